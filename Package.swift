@@ -1,0 +1,77 @@
+// swift-tools-version:6.2
+// Sidobot: a Lua rule engine for WhatsApp messaging through the Sidobe API v1.
+// The target layout follows DESIGN.md §1: one target per concern, and the
+// lower targets never import the upper ones.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    // nonisolated async functions run on the caller's actor: lets an actor own
+    // non-Sendable resources (a lua_State) and await their async methods.
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "sidobot",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Sidobe", targets: ["Sidobe"]),
+        .library(name: "SidobeSimulator", targets: ["SidobeSimulator"]),
+        .library(name: "LuaSandbox", targets: ["LuaSandbox"]),
+        .executable(name: "sidobot", targets: ["sidobot"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // The Lua 5.4 C API, from Debian's liblua5.4-dev.
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        // C wrappers for Lua macros, the allocator, the hooks and the error trampolines.
+        .target(name: "CLuaShims", dependencies: ["CLua"]),
+        .target(name: "LuaSandbox", dependencies: ["CLuaShims"], swiftSettings: strict),
+        .target(
+            name: "Sidobe",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SidobeSimulator",
+            dependencies: [
+                "Sidobe",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sidobot",
+            dependencies: [
+                "Sidobe",
+                "SidobeSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SidobeTests", dependencies: ["Sidobe", "SidobeSimulator"], swiftSettings: strict),
+        .testTarget(name: "SidobeSimulatorTests", dependencies: ["Sidobe", "SidobeSimulator"], swiftSettings: strict),
+        .testTarget(name: "LuaSandboxTests", dependencies: ["LuaSandbox"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

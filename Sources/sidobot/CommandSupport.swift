@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Sidobe
+
+/// A problem with how sidobot was started (a missing key, a bad address): printed as one
+/// line on standard error, exit status 2.
+struct ConfigurationError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Exit statuses shared by the subcommands.
+enum ExitStatus {
+    /// Sidobe answered with an error, or could not be reached.
+    static let requestFailed = ExitCode(1)
+    /// Bad configuration: see ``ConfigurationError``.
+    static let badConfiguration = ExitCode(2)
+}
+
+enum Environment {
+    static func value(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The secret key from `SIDOBE_SECRET_KEY`, or a configuration error saying what needs it.
+    static func secretKey(neededFor purpose: String) throws -> SecretKey {
+        guard let key = value("SIDOBE_SECRET_KEY") else {
+            throw ConfigurationError("SIDOBE_SECRET_KEY is not set; \(purpose) needs the secret key from the Sidobe dashboard (Developer Tools → Credential)")
+        }
+        return SecretKey(key)
+    }
+}
+
+/// Runs a subcommand body, turning a ``ConfigurationError`` into one line on stderr and exit 2.
+func runReportingConfigurationErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ConfigurationError {
+        printError("error: \(error.description)")
+        throw ExitStatus.badConfiguration
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Sets up swift-log once: human-readable lines on stderr, level from `SIDOBOT_LOG_LEVEL` (default info).
+func bootstrapLogging() {
+    let level = Environment.value("SIDOBOT_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+/// A `HOST:PORT` to listen on: `127.0.0.1:8080`, `0.0.0.0:80`, `[::1]:8080`, `localhost:9000`.
+struct ListenAddress: Equatable, CustomStringConvertible {
+    var host: String
+    var port: Int
+
+    /// Parses `HOST:PORT`; the port is 0…65535 (0 picks a free port).
+    init(parsing text: String) throws {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw ConfigurationError("bad listen address '\(text)': expected [IPv6]:PORT, e.g. [::1]:8080")
+            }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            portPart = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
+                throw ConfigurationError("bad listen address '\(text)': expected HOST:PORT, e.g. 127.0.0.1:8080")
+            }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+        }
+        guard !hostPart.isEmpty else {
+            throw ConfigurationError("bad listen address '\(text)': the host is missing, e.g. 127.0.0.1:8080")
+        }
+        guard let port = Int(portPart), (0...65535).contains(port) else {
+            throw ConfigurationError("bad listen address '\(text)': the port must be a number from 0 to 65535")
+        }
+        self.host = String(hostPart)
+        self.port = port
+    }
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// The `sidobot` command line: one subcommand per job (DESIGN §6).
+@main
+struct Sidobot: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sidobot",
+        abstract: "Automate WhatsApp messaging through the Sidobe API v1 with small Lua rules.",
+        discussion: """
+            Environment: SIDOBE_SECRET_KEY is the secret key from the Sidobe dashboard \
+            (Developer Tools → Credential). SIDOBOT_LOG_LEVEL sets the log level (trace, debug, info, notice, warning, error).
+            """,
+        subcommands: [SendCommand.self, SignCommand.self]
+    )
+}
