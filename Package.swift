@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // The Lua 5.4 C API, from Debian's liblua5.4-dev.
@@ -59,6 +60,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "SidobotEngine",
+            dependencies: [
+                "Sidobe",
+                "LuaSandbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sidobot",
             dependencies: [
@@ -69,9 +80,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Benchmarks are commands, not tests: `swift run -c release sidobot-bench MODE` (docs/PERFORMANCE.md).
+        .executableTarget(
+            name: "sidobot-bench",
+            dependencies: ["LuaSandbox", "CLuaShims"],
+            path: "Sources/SidobotBench",
+            swiftSettings: strict
+        ),
         .testTarget(name: "SidobeTests", dependencies: ["Sidobe", "SidobeSimulator"], swiftSettings: strict),
-        .testTarget(name: "SidobeSimulatorTests", dependencies: ["Sidobe", "SidobeSimulator"], swiftSettings: strict),
+        .testTarget(
+            name: "SidobeSimulatorTests",
+            dependencies: [
+                "Sidobe", "SidobeSimulator",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "LuaSandboxTests", dependencies: ["LuaSandbox"], swiftSettings: strict),
+        .testTarget(
+            name: "SidobotCLITests",
+            dependencies: ["sidobot", "Sidobe", "SidobeSimulator"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SidobotEngineTests", dependencies: ["SidobotEngine"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -65,12 +65,25 @@ public struct SidobeClient: Sendable {
     private let httpClient: HTTPClient
     private let logger: Logger
 
+    /// The HTTP client all `SidobeClient`s share unless given another: redirects off, a 10 s connect
+    /// timeout, and no silent re-dialling of refused connections (AsyncHTTPClient's default), because
+    /// ``RetryPolicy`` decides about retries, with backoff, and a refused connection must fail fast.
+    /// It lives for the whole process.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10))
+        )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     /// Creates a client.
     /// - Parameters:
     ///   - configuration: base URL, secret key, retry policy and timeouts.
-    ///   - httpClient: the AsyncHTTPClient to use; the process-wide shared one by default.
+    ///   - httpClient: the AsyncHTTPClient to use; ``defaultHTTPClient`` unless given.
     ///   - logger: where requests and retries are logged (at debug and warning levels); never with the key.
-    public init(configuration: Configuration, httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "sidobe.client")) {
+    public init(configuration: Configuration, httpClient: HTTPClient = SidobeClient.defaultHTTPClient, logger: Logger = Logger(label: "sidobe.client")) {
         self.configuration = configuration
         self.httpClient = httpClient
         self.logger = logger

@@ -1,0 +1,239 @@
+import Foundation
+import Logging
+import LuaSandbox
+
+extension Engine {
+    /// Routes an event to the handlers that listen for it and starts one run per handler, in order.
+    ///
+    /// Each run starts immediately on the engine's executor and goes as far as its first `sidobe.*`
+    /// call before the next run starts, so every rule sees events in arrival order, while a run
+    /// waiting on Sidobe holds up nothing.
+    func dispatch(_ event: EngineEvent, note: String? = nil, journaled: Bool = true, onlyRule: String? = nil) {
+        let (name, argument, targets, skipped) = route(event, onlyRule: onlyRule)
+        var trace = Trace(eventID: event.id, eventName: name, at: event.at, summary: summary(of: event))
+        if let note { trace.notes.append(note) }
+        if case .messageStatus(let m) = event.kind, m.stale {
+            trace.notes.append("stale status: the message is already \(store.data.ledger[m.messageID]?.status ?? "final"); only message.status handlers run, with ev.stale = true")
+        }
+        for (rule, reason) in skipped {
+            trace.rules.append(.init(rule: rule, outcome: "skipped", detail: reason, startedAt: event.at, finishedAt: event.at))
+        }
+        if targets.isEmpty && skipped.isEmpty { trace.notes.append("no rule listens for \(name)") }
+        var messageID: String?
+        if case .messageStatus(let m) = event.kind { messageID = m.messageID }
+        traces.begin(trace, messageID: messageID)
+        guard !targets.isEmpty else {
+            if journaled { finishEvent(event.id) }
+            return
+        }
+        outstanding[event.id, default: 0] += targets.count
+        for target in targets {
+            startRun(rule: target.rule, function: target.function, argument: target.argument ?? argument,
+                     event: event, eventName: target.eventName, journaled: journaled)
+        }
+    }
+
+    struct Target {
+        var rule: LoadedRule
+        var function: LuaFunction
+        var eventName: String
+        var argument: LuaValue?
+    }
+
+    /// The event's name, its Lua table, the handler runs it causes, and the rules it skips (with why).
+    func route(_ event: EngineEvent, onlyRule: String?) -> (String, LuaValue, [Target], [(String, String)]) {
+        var targets: [Target] = []
+        var skipped: [(String, String)] = []
+        let candidates = rules.values.filter { onlyRule == nil || $0.name == onlyRule }.sorted { $0.name < $1.name }
+        func add(_ rule: LoadedRule, _ names: [String], argument: LuaValue? = nil) {
+            let functions = names.flatMap { name in rule.handlers(for: name).map { ($0, name) } }
+            guard !functions.isEmpty else { return }
+            if rule.stats.quarantined {
+                skipped.append((rule.name, "quarantined after \(rule.stats.consecutiveAborts) consecutive aborts; fix the rule file to release it"))
+                return
+            }
+            for (function, name) in functions { targets.append(Target(rule: rule, function: function, eventName: name, argument: argument)) }
+        }
+        switch event.kind {
+        case .messageStatus(let m):
+            var fields: [String: LuaValue] = [
+                "event_id": .string(event.id), "message_id": .string(m.messageID), "status": .string(m.status),
+                "message_type": .string(m.messageType), "send_at": .string(m.sendAt), "created_at": .string(m.createdAt),
+            ]
+            if let record = store.data.ledger[m.messageID] { fields["message"] = record.luaValue }
+            if m.stale { fields["stale"] = .bool(true) }
+            let specific = "message." + m.status.lowercased()
+            let names = m.stale ? ["message.status"] : [specific, "message.status"]
+            for rule in candidates { add(rule, names) }
+            return (m.stale ? "message.status" : specific, .object(fields), targets, skipped)
+        case .hook(let name, let body, let contentType):
+            let argument: LuaValue = .object(["event_id": .string(event.id), "name": .string(name), "body": body, "content_type": .string(contentType)])
+            for rule in candidates { add(rule, ["hook." + name]) }
+            return ("hook." + name, argument, targets, skipped)
+        case .timer(let timer):
+            let argument: LuaValue = .object([
+                "timer_id": .string(timer.id.description), "name": .string(timer.name), "payload": timer.payload,
+                "due": Self.seconds(timer.due), "fired_at": Self.seconds(event.at),
+            ])
+            let name = "timer." + timer.name
+            if let rule = rules[timer.rule] {
+                add(rule, [name])
+                if rule.handlers(for: name).isEmpty { skipped.append((rule.name, "the rule has no on(\"\(name)\") handler (any more); the timer fired into nothing")) }
+            } else {
+                skipped.append((timer.rule, "the rule that set this timer is no longer loaded"))
+            }
+            return (name, argument, targets, skipped)
+        case .schedule(let ruleName, let handler, let scheduledAt):
+            let argument: LuaValue = .object(["scheduled_at": Self.seconds(scheduledAt), "fired_at": Self.seconds(event.at)])
+            if let rule = rules[ruleName], let schedule = rule.registration.schedules.first(where: { $0.key == handler }) {
+                if rule.stats.quarantined {
+                    skipped.append((rule.name, "quarantined; fix the rule file to release it"))
+                } else {
+                    targets.append(Target(rule: rule, function: schedule.function, eventName: handler, argument: nil))
+                }
+            } else {
+                skipped.append((ruleName, "the schedule \(handler) is no longer registered"))
+            }
+            return (handler, argument, targets, skipped)
+        case .custom(let name, let payload, let fromRule):
+            var fields: [String: LuaValue] = ["name": .string(name), "payload": payload, "event_id": .string(event.id)]
+            if let fromRule { fields["from_rule"] = .string(fromRule) }
+            for rule in candidates { add(rule, [name]) }
+            return (name, .object(fields), targets, skipped)
+        case .engineStart:
+            for rule in candidates { add(rule, ["engine.start"]) }
+            return ("engine.start", .object(["started_at": Self.seconds(event.at)]), targets, skipped)
+        }
+    }
+
+    func summary(of event: EngineEvent) -> String {
+        switch event.kind {
+        case .messageStatus(let m): "message \(m.messageID) is \(m.status)"
+        case .hook(let name, _, let contentType): "POST /hooks/\(name) (\(contentType))"
+        case .timer(let timer): "timer \(timer.id) '\(timer.name)' of rule \(timer.rule), due \(timer.due)"
+        case .schedule(let rule, let handler, let at): "\(handler) of rule \(rule), scheduled for \(at)"
+        case .custom(let name, _, let from): "\(name) emitted by \(from ?? "the engine")"
+        case .engineStart: "engine started"
+        }
+    }
+
+    func startRun(rule: LoadedRule, function: LuaFunction, argument: LuaValue, event: EngineEvent, eventName: String, journaled: Bool) {
+        let tag = allocateRunTag()
+        runs[tag] = RunContext(tag: tag, rule: rule.name, eventID: event.id, eventName: eventName)
+        let started = clock.now()
+        traces.update(event.id) { $0.rules.append(.init(rule: rule.name, outcome: "running", startedAt: started)) }
+        rule.stats.runs += 1
+        Task.immediate {
+            await self.execute(tag: tag, rule: rule, function: function, argument: argument, event: event, journaled: journaled)
+        }
+    }
+
+    func execute(tag: Int, rule: LoadedRule, function: LuaFunction, argument: LuaValue, event: EngineEvent, journaled: Bool) async {
+        var outcome = "ran"
+        var detail: String?
+        do {
+            _ = try await rule.state.run(function, arguments: [argument], tag: tag)
+            rule.stats.consecutiveAborts = 0
+        } catch {
+            (outcome, detail) = handleFailure(error, rule: rule, event: event)
+        }
+        let finished = clock.now()
+        traces.update(event.id) { trace in
+            if let index = trace.rules.lastIndex(where: { $0.rule == rule.name && $0.outcome == "running" }) {
+                trace.rules[index].outcome = outcome
+                trace.rules[index].detail = detail
+                trace.rules[index].finishedAt = finished
+            }
+        }
+        logger.info("handler run finished", metadata: [
+            "rule": "\(rule.name)", "event": "\(event.id)", "outcome": "\(outcome)",
+        ])
+        runs[tag] = nil
+        if let left = outstanding[event.id] {
+            if left <= 1 {
+                outstanding[event.id] = nil
+                if journaled { finishEvent(event.id) }
+            } else {
+                outstanding[event.id] = left - 1
+            }
+        }
+        checkIdle()
+    }
+
+    /// Records a failed run: counted, logged with file:line, put in the dead-letter list; a limit
+    /// abort also rebuilds the rule's state, and quarantines the rule after too many in a row.
+    func handleFailure(_ error: LuaError, rule: LoadedRule, event: EngineEvent) -> (String, String) {
+        let text = error.description
+        rule.stats.lastError = text
+        var reason = "error"
+        switch error {
+        case .limitExceeded:
+            reason = "limit"
+            rule.stats.aborts += 1
+            rule.stats.consecutiveAborts += 1
+            logger.error("rule aborted: it hit a limit", metadata: ["rule": "\(rule.name)", "event": "\(event.id)", "error": "\(text)"])
+            if rule.stats.consecutiveAborts >= configuration.quarantineAfter && !rule.stats.quarantined {
+                rule.stats.quarantined = true
+                logger.critical("RULE QUARANTINED: it aborted \(rule.stats.consecutiveAborts) times in a row and will not run until its file is fixed and reloaded", metadata: ["rule": "\(rule.name)"])
+            }
+            rebuildState(of: rule)
+        case .cancelled:
+            reason = "cancelled"
+            logger.warning("handler run cancelled", metadata: ["rule": "\(rule.name)", "event": "\(event.id)"])
+        default:
+            rule.stats.errors += 1
+            rule.stats.consecutiveAborts = 0
+            logger.error("rule failed", metadata: ["rule": "\(rule.name)", "event": "\(event.id)", "error": "\(text)"])
+        }
+        if reason != "cancelled" { addDeadLetter(rule: rule.name, event: event, reason: reason, error: text) }
+        return (reason == "limit" ? "aborted" : reason, text)
+    }
+
+    func addDeadLetter(rule: String, event: EngineEvent, reason: String, error: String) {
+        deadLetterCounter += 1
+        let letter = DeadLetter(id: "dl-\(clock.now().milliseconds)-\(deadLetterCounter)", rule: rule, event: event,
+                                reason: reason, error: error, at: clock.now())
+        do {
+            try store.commit(.deadLetterAdded(letter))
+        } catch {
+            logger.error("could not journal a dead letter", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Replaces a rule's Lua state after a limit abort: a state that hit a limit is discarded and the
+    /// rule file's current source is loaded again (its timers are in the store and are unaffected).
+    func rebuildState(of rule: LoadedRule) {
+        let name = rule.name
+        Task {
+            do {
+                let fresh = try await self.loadRule(name: name, path: rule.displayPath, source: rule.source)
+                guard let current = self.rules[name], current === rule else {
+                    fresh.state.close()
+                    return
+                }
+                fresh.stats = rule.stats
+                self.rules[name] = fresh
+            } catch {
+                self.logger.error("could not rebuild the rule after an abort", metadata: ["rule": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func finishEvent(_ id: String) {
+        do {
+            try store.commit(.eventDone(id: id))
+        } catch {
+            logger.error("could not journal the end of an event; it will be dispatched again after a restart", metadata: ["event": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// Adds a line to the trace of the run with this tag.
+    func note(tag: Int, _ action: String) {
+        guard let run = runs[tag], !run.eventID.isEmpty else { return }
+        traces.update(run.eventID) { trace in
+            if let index = trace.rules.lastIndex(where: { $0.rule == run.rule && $0.outcome == "running" }) {
+                trace.rules[index].actions.append(action)
+            }
+        }
+    }
+}

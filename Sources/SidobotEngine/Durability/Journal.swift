@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// The append-only journal file, `DATA/journal.jsonl`: one JSON record per line.
+///
+/// Records are written with one `write(2)` each before the change is acknowledged, so a crash of the
+/// process never loses an acknowledged change; ``FsyncPolicy`` decides what a crash of the machine can.
+/// Owned by one serial executor (the engine); not thread-safe by itself.
+public final class JournalWriter {
+    /// The journal's path.
+    public let path: String
+    /// The fsync policy.
+    public let policy: FsyncPolicy
+    private var fd: Int32
+    private var size: Int
+    private var unsynced = false
+    private var buffer: [UInt8] = []
+
+    /// Opens (creating if needed) the journal for appending. Call ``JournalReader/read(path:)`` first:
+    /// it truncates a torn last line, which appending after would otherwise corrupt.
+    public init(path: String, policy: FsyncPolicy) throws(DurabilityError) {
+        self.path = path
+        self.policy = policy
+        fd = try FileIO.openForAppend(path)
+        size = Int(lseek(fd, 0, SEEK_END))
+    }
+
+    deinit { if fd >= 0 { FileIO.closeDescriptor(fd) } }
+
+    /// The journal's size in bytes: the position the next record starts at.
+    public var byteCount: Int { size }
+
+    /// Appends one record (a JSON object without newline) and, under `always`, fsyncs it.
+    public func append(_ record: some Collection<UInt8>) throws(DurabilityError) {
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: record)
+        buffer.append(UInt8(ascii: "\n"))
+        try FileIO.writeAll(fd, buffer, path: path)
+        size += buffer.count
+        if policy == .always {
+            try FileIO.fsyncFile(fd, path: path)
+        } else {
+            unsynced = true
+        }
+    }
+
+    /// Forces written records to disk if any are pending (the `everysec` tick, and shutdown).
+    public func sync() throws(DurabilityError) {
+        guard unsynced else { return }
+        try FileIO.fsyncFile(fd, path: path)
+        unsynced = false
+    }
+
+    /// Drops every record before byte `offset` (they are covered by a snapshot), keeping the rest:
+    /// the kept tail goes to a temp file that replaces the journal atomically.
+    public func discard(before offset: Int) throws(DurabilityError) {
+        precondition(offset <= size, "cannot discard past the end of the journal")
+        try sync()
+        let readFD = open(path, O_RDONLY | O_CLOEXEC)
+        if readFD < 0 { throw DurabilityError(path: path, reason: "cannot reopen to compact: \(FileIO.errorText())") }
+        var tail = [UInt8](repeating: 0, count: size - offset)
+        let read = tail.withUnsafeMutableBytes { pread(readFD, $0.baseAddress, $0.count, off_t(offset)) }
+        FileIO.closeDescriptor(readFD)
+        guard read == tail.count else {
+            throw DurabilityError(path: path, reason: "short read while compacting (\(read) of \(tail.count) bytes)")
+        }
+        try FileIO.writeAtomically(Data(tail), to: path)
+        FileIO.closeDescriptor(fd)
+        fd = -1
+        fd = try FileIO.openForAppend(path)
+        size = tail.count
+        unsynced = false
+    }
+
+    /// fsyncs and closes the journal.
+    public func close() throws(DurabilityError) {
+        guard fd >= 0 else { return }
+        try sync()
+        FileIO.closeDescriptor(fd)
+        fd = -1
+    }
+}
+
+/// Reads a journal back at start-up.
+public enum JournalReader {
+    /// One complete line of the journal.
+    public struct Line {
+        /// 1-based line number, for error messages.
+        public var number: Int
+        /// The record's bytes, without the newline.
+        public var bytes: ArraySlice<UInt8>
+    }
+
+    /// What was read.
+    public struct Contents {
+        /// Every complete (newline-terminated) line, in order; empty lines are skipped.
+        public var lines: [Line]
+        /// The bytes of a torn last line (written partly when the machine stopped), if there was one.
+        /// It has been moved aside to `journal.jsonl.torn` and cut from the journal.
+        public var tornTail: [UInt8]?
+    }
+
+    /// Reads every complete line. A last line without its newline is a torn write: it is saved beside
+    /// the journal as `<path>.torn` for inspection and cut off, so appends continue on a clean line.
+    /// A missing journal reads as empty.
+    public static func read(path: String) throws(DurabilityError) -> Contents {
+        guard FileManager.default.fileExists(atPath: path) else { return Contents(lines: [], tornTail: nil) }
+        let data: [UInt8]
+        do {
+            data = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw DurabilityError(path: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        var lines: [Line] = []
+        var start = 0
+        var number = 0
+        for index in data.indices where data[index] == UInt8(ascii: "\n") {
+            number += 1
+            if index > start { lines.append(Line(number: number, bytes: data[start..<index])) }
+            start = index + 1
+        }
+        var torn: [UInt8]?
+        if start < data.count {
+            let tail = Array(data[start...])
+            torn = tail
+            try FileIO.writeAtomically(Data(tail), to: path + ".torn")
+            if truncate(path, off_t(start)) != 0 {
+                throw DurabilityError(path: path, reason: "cannot cut the torn last line: \(FileIO.errorText())")
+            }
+        }
+        return Contents(lines: lines, tornTail: torn)
+    }
+}

@@ -1,0 +1,67 @@
+import LuaSandbox
+
+/// A rule as the admin API and `sidobot check` show it.
+public struct RuleSummary: Sendable, Hashable {
+    public var name: String
+    public var path: String
+    public var description: String?
+    /// Event names it listens for, in registration order.
+    public var events: [String]
+    /// Its schedules with their next fire time.
+    public var schedules: [(key: String, next: UnixTime?)]
+    public var runs: Int
+    public var errors: Int
+    public var aborts: Int
+    public var quarantined: Bool
+    public var lastError: String?
+    public var loadedAt: UnixTime
+    public var memoryBytes: Int
+
+    public static func == (a: RuleSummary, b: RuleSummary) -> Bool { a.name == b.name && a.loadedAt == b.loadedAt }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+}
+
+/// Read-only views for the admin API, the status page and tests.
+extension Engine {
+    public func ruleSummaries() -> [RuleSummary] {
+        rules.values.sorted { $0.name < $1.name }.map { rule in
+            RuleSummary(name: rule.name, path: rule.displayPath, description: rule.registration.description,
+                        events: rule.registration.eventNames, schedules: rule.registration.schedules.map { ($0.key, $0.next) },
+                        runs: rule.stats.runs, errors: rule.stats.errors, aborts: rule.stats.aborts,
+                        quarantined: rule.stats.quarantined, lastError: rule.stats.lastError, loadedAt: rule.loadedAt,
+                        memoryBytes: rule.state.memoryInUse)
+        }
+    }
+
+    /// A rule's live state keys and values.
+    public func stateOf(rule: String) -> [String: LuaValue] { store.data.state.all(rule: rule, now: clock.now()) }
+
+    /// Every pending timer, by due time.
+    public func pendingTimers() -> [TimerRecord] {
+        store.data.timers.records.values.sorted { ($0.due, $0.id) < ($1.due, $1.id) }
+    }
+
+    /// A message from the ledger.
+    public func message(id: String) -> MessageRecord? { store.data.ledger[id] }
+
+    /// Every message in the ledger, oldest first.
+    public func messages() -> [MessageRecord] { store.data.ledger.records.values.sorted { $0.sentAt < $1.sentAt } }
+
+    /// The traces of an event id, or of every event that concerned a message id.
+    public func traces(for id: String) -> [Trace] { traces.find(id) }
+
+    /// The most recent traces, newest first.
+    public func recentTraces(limit: Int = 100) -> [Trace] { traces.recent(limit: limit) }
+
+    /// The dead letters, oldest first.
+    public func deadLetters() -> [DeadLetter] { Array(store.data.deadLetters.entries) }
+
+    /// Sends waiting for their turn (the outbox depth).
+    public var outboxDepth: Int { waitingSends }
+
+    /// Handler runs going on now.
+    public var activeRunCount: Int { runs.count }
+
+    /// The current time on the engine's clock.
+    public func now() -> UnixTime { clock.now() }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import LuaSandbox
+
+extension Engine {
+    /// When the next timer or schedule falls due.
+    func nextDue() -> UnixTime? {
+        var next = store.data.timers.nextDue
+        for rule in rules.values where !rule.stats.quarantined {
+            for schedule in rule.registration.schedules {
+                if let due = schedule.next, next.map({ due < $0 }) ?? true { next = due }
+            }
+        }
+        return next
+    }
+
+    /// Fires every timer and schedule due at or before `now`, earliest first.
+    func fireDue(now: UnixTime) {
+        while true {
+            let timerDue = store.data.timers.nextDue.flatMap { $0 <= now ? $0 : nil }
+            var scheduleDue: (rule: String, index: Int, at: UnixTime)?
+            for rule in rules.values where !rule.stats.quarantined {
+                for (index, schedule) in rule.registration.schedules.enumerated() {
+                    if let due = schedule.next, due <= now, scheduleDue.map({ due < $0.at }) ?? true {
+                        scheduleDue = (rule.name, index, due)
+                    }
+                }
+            }
+            if let timerDue, scheduleDue.map({ timerDue <= $0.at }) ?? true {
+                guard let timer = store.takeDueTimer(now: now) else { break }
+                fire(timer, now: now)
+            } else if let scheduleDue {
+                fireSchedule(rule: scheduleDue.rule, index: scheduleDue.index, tick: scheduleDue.at, now: now)
+            } else {
+                break
+            }
+        }
+    }
+
+    func fire(_ timer: TimerRecord, now: UnixTime) {
+        switch timer.late.decide(due: timer.due, now: now, grace: configuration.timerGrace) {
+        case .skip(let lateBy):
+            logger.info("timer skipped: it was due while the engine was down and its late policy is skip",
+                        metadata: ["rule": "\(timer.rule)", "timer": "\(timer.id)", "name": "\(timer.name)", "late_by": "\(lateBy)"])
+            do { try store.commit(.timerRemoved(timer.id, how: "skipped")) } catch { logJournalFailure(error) }
+            var trace = Trace(eventID: timer.id.description, eventName: "timer." + timer.name, at: now, summary: summary(of: EngineEvent(id: timer.id.description, kind: .timer(timer), at: now)))
+            trace.notes.append("skipped: \(DurationText.format(lateBy)) late, beyond its late policy")
+            traces.begin(trace, messageID: nil)
+        case .fire, .notDue:
+            let event = EngineEvent(id: timer.id.description, kind: .timer(timer), at: now)
+            do { try store.commit(.eventAccepted(event, dedupe: false)) } catch { logJournalFailure(error); return }
+            dispatch(event)
+        }
+    }
+
+    func fireSchedule(rule name: String, index: Int, tick: UnixTime, now: UnixTime) {
+        guard let rule = rules[name] else { return }
+        let schedule = rule.registration.schedules[index]
+        rule.registration.schedules[index].next = schedule.schedule.nextFire(after: max(tick, now))
+        let event = EngineEvent(id: "\(name)/\(schedule.key)@\(tick.milliseconds)",
+                                kind: .schedule(rule: name, handler: schedule.key, scheduledAt: tick), at: now)
+        do {
+            try store.commit(.scheduleFired(key: "\(name)/\(schedule.key)", at: tick))
+            try store.commit(.eventAccepted(event, dedupe: false))
+        } catch {
+            logJournalFailure(error)
+            return
+        }
+        dispatch(event)
+    }
+
+    /// After a start or a reload: runs missed schedule ticks once (with `catch_up = true`), and sets
+    /// every schedule's next fire time.
+    func catchUpSchedules(of rule: LoadedRule, now: UnixTime) {
+        for index in rule.registration.schedules.indices {
+            let schedule = rule.registration.schedules[index]
+            guard let last = store.data.schedules["\(rule.name)/\(schedule.key)"] else {
+                rule.registration.schedules[index].next = schedule.schedule.nextFire(after: now)
+                continue
+            }
+            let decision = CatchUpPolicy(catchUp: schedule.catchUp).decide(schedule: schedule.schedule, lastFired: last, now: now)
+            rule.registration.schedules[index].next = decision.next
+            if let missed = decision.missed, decision.runNow == nil {
+                logger.info("schedule ticks missed while the engine was down were skipped (catch_up is off)",
+                            metadata: ["rule": "\(rule.name)", "schedule": "\(schedule.key)", "missed": "\(missed.count)"])
+            }
+            if let runNow = decision.runNow {
+                fireSchedule(rule: rule.name, index: index, tick: runNow, now: now)
+                rule.registration.schedules[index].next = decision.next
+            }
+        }
+    }
+
+    /// Moves a virtual clock forward by `seconds`, firing every timer and schedule that falls due,
+    /// in order, and waiting for their handler runs before moving on. For tests and `sidobot test`.
+    public func advance(by seconds: Double) async {
+        guard let clock = clock as? VirtualClock else {
+            preconditionFailure("advance(by:) needs a VirtualClock")
+        }
+        let target = clock.now() + .milliseconds(Int64((seconds * 1000).rounded()))
+        await waitUntilIdle()
+        while let due = nextDue(), due <= target {
+            clock.set(due)
+            fireDue(now: due)
+            await drainInbox()
+            await waitUntilIdle()
+        }
+        clock.set(target)
+        await waitUntilIdle()
+    }
+
+    /// Called when a timer was added: the real-clock scheduler may have to wake earlier.
+    func timersChanged() {
+        guard !isVirtualTime, started, !stopping else { return }
+        if let target = schedulerTarget, let next = store.data.timers.nextDue, next >= target { return }
+        restartScheduler()
+    }
+
+    func restartScheduler() {
+        schedulerTask?.cancel()
+        schedulerTask = Task { await self.schedulerLoop() }
+    }
+
+    func schedulerLoop() async {
+        while !stopping && !Task.isCancelled {
+            let now = clock.now()
+            fireDue(now: now)
+            let target = nextDue() ?? now + .seconds(3600)
+            schedulerTarget = target
+            do {
+                try await clock.sleep(until: target)
+            } catch {
+                return
+            }
+        }
+    }
+
+    func startBackgroundTasks() {
+        restartScheduler()
+        maintenanceTask = Task { await self.maintenanceLoop() }
+    }
+
+    /// Once a second: fsync under `everysec`, prune by age; every `snapshotInterval`: a snapshot.
+    func maintenanceLoop() async {
+        while !stopping && !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .seconds(1))
+            } catch {
+                return
+            }
+            maintain()
+            if clock.now().secondsValue - lastSnapshot.secondsValue >= configuration.snapshotInterval {
+                await takeSnapshot()
+            }
+        }
+    }
+
+    func maintain() {
+        let now = clock.now()
+        do { try store.syncJournal() } catch { logJournalFailure(error) }
+        store.maintain { data in
+            data.dedupe.prune(now: now.secondsValue)
+            data.ledger.prune(sentBefore: now.secondsValue - configuration.ledgerRetention)
+        }
+        traces.prune(now: now)
+    }
+
+    /// Takes a snapshot without stopping the engine: a cheap copy now, encoding and writing off the
+    /// engine's executor, then the journal records it covers are dropped.
+    public func takeSnapshot() async {
+        let now = clock.now()
+        store.maintain { $0.state.sweep(now: now) }
+        guard let started = store.beginSnapshot(), let path = store.paths?.snapshot else { return }
+        let copy = started.copy
+        let result: Result<Void, DurabilityError> = await Task.detached {
+            do {
+                let bytes = try SnapshotCodec.encode(copy, savedAt: now)
+                try SnapshotFile.write(Data(bytes), to: path)
+                return .success(())
+            } catch let error as DurabilityError {
+                return .failure(error)
+            } catch {
+                return .failure(DurabilityError(path: path, reason: "cannot encode the snapshot: \(error)"))
+            }
+        }.value
+        lastSnapshot = now
+        switch result {
+        case .success:
+            do { try store.finishSnapshot(journalOffset: started.journalOffset) } catch { logJournalFailure(error) }
+        case .failure(let error):
+            try? store.finishSnapshot(journalOffset: nil)
+            logger.error("snapshot failed; the journal is kept, nothing is lost", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func logJournalFailure(_ error: DurabilityError) {
+        logger.error("journal write failed", metadata: ["error": "\(error)"])
+    }
+}
+

@@ -1,0 +1,43 @@
+import LuaSandbox
+
+/// How an engine runs. The defaults are the documented ones (DESIGN §2–5).
+public struct EngineConfiguration: Sendable {
+    /// The folder of `*.lua` rules.
+    public var rulesFolder: String
+    /// The data folder (`journal.jsonl`, `snapshot.json`); `nil` keeps everything in memory only.
+    public var dataFolder: String?
+    /// When the journal is forced to disk.
+    public var fsync: FsyncPolicy = .everysec
+    /// Record sends in the ledger as `DRY_RUN` instead of performing them.
+    public var dryRun = false
+    /// Per-rule Lua limits (memory, instructions and wall time per handler run).
+    public var limits: LuaLimits = .default
+    /// Consecutive aborts (limit hits) after which a rule is quarantined until it is reloaded.
+    public var quarantineAfter = 5
+    /// Sends per second across all rules (token bucket; halves on a 429 and recovers).
+    public var sendRate: Double = 20
+    /// The bucket's burst.
+    public var sendBurst: Double = 20
+    /// Minimum seconds between two sends to the same recipient (0: off).
+    public var recipientGap: Double = 1
+    /// A send that has waited this long for its turn is dropped and reported as `EXPIRED`.
+    public var sendTimeToLive: Double = 600
+    /// How long accepted webhook ids are remembered for deduplication.
+    public var dedupeRetention: Double = 7 * 86_400
+    /// How long sent messages stay in the ledger.
+    public var ledgerRetention: Double = 30 * 86_400
+    /// How many dead letters are kept (oldest dropped first).
+    public var deadLetterCapacity = 10_000
+    /// How long traces are kept, and how many bytes of them at most.
+    public var traceRetention: Double = 86_400
+    public var traceBudgetBytes = 64 << 20
+    /// Seconds between snapshots.
+    public var snapshotInterval: Double = 300
+    /// How late a timer may fire and still count as on time under the `skip` policy.
+    public var timerGrace: Duration = TimerLatePolicy.defaultGrace
+
+    public init(rulesFolder: String, dataFolder: String?) {
+        self.rulesFolder = rulesFolder
+        self.dataFolder = dataFolder
+    }
+}

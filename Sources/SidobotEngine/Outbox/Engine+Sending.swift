@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import LuaSandbox
+import Sidobe
+
+/// The kind of `sidobe.send*` call.
+enum SendKind {
+    case text, image, document
+
+    var functionName: String {
+        switch self {
+        case .text: "sidobe.send"
+        case .image: "sidobe.send_image"
+        case .document: "sidobe.send_doc"
+        }
+    }
+}
+
+extension Engine {
+    /// `sidobe.send{...}`, `send_image`, `send_doc`: returns `msg` or `nil, err`.
+    func apiSend(_ call: LuaAsyncHostCall, rule: String, kind: SendKind) async throws -> [LuaValue] {
+        let arguments = call.arguments
+        let fields = try arguments.object(at: 0)
+        func text(_ key: String, required: Bool = false) throws(LuaHostError) -> String? {
+            switch fields[key] {
+            case nil, .null?:
+                if required { throw LuaHostError("bad argument #1 to '\(kind.functionName)' (field '\(key)' is required)") }
+                return nil
+            case .string(let s)?: return s
+            case let other?: throw LuaHostError("bad argument #1 to '\(kind.functionName)' (field '\(key)' must be a string, got \(other.luaTypeName))")
+            }
+        }
+        if fields["retry"] != nil && !(fields["retry"]?.isNull ?? true) {
+            throw LuaHostError("\(kind.functionName): the declarative retry = {...} option is not available in this build yet; retry by hand with timer.after and on(\"message.failed\")")
+        }
+        let phone = try text("phone", required: true) ?? ""
+        let caption = try text("message")
+        let isAsync = fields["async"]?.boolValue ?? false
+        let key = try text("key")
+        let content: OutgoingMessage.Content
+        switch kind {
+        case .text: content = .text(caption ?? "")
+        case .image: content = .image(url: try text("image_url") ?? "", caption: caption)
+        case .document: content = .document(url: try text("document_url") ?? "", name: try text("document_name") ?? "", caption: caption)
+        }
+        let message = OutgoingMessage(phone: phone, content: content, isAsync: isAsync)
+        return await send(message, rule: rule, key: key, attempt: 1, resendOf: nil, tag: call.runTag)
+    }
+
+    /// `sidobe.resend(message_id [, { phone = ... }])`: the same content again, optionally to another number.
+    func apiResend(_ call: LuaAsyncHostCall, rule: String) async throws -> [LuaValue] {
+        let id = try call.arguments.string(at: 0)
+        let options = try Self.options(call.arguments, at: 1)
+        guard let original = store.data.ledger[id] else {
+            return [.null, Self.errorValue(code: "NOT_FOUND", message: "message \(id) is not in the ledger (not sent by this engine, or past retention)")]
+        }
+        var phone = original.phone
+        if let other = options["phone"] {
+            guard case .string(let p) = other else { throw LuaHostError("bad argument #2 to 'sidobe.resend' (phone must be a string)") }
+            phone = p
+        }
+        let content: OutgoingMessage.Content
+        switch original.messageType {
+        case "IMAGE": content = .image(url: original.imageURL ?? "", caption: original.message)
+        case "DOCS": content = .document(url: original.documentURL ?? "", name: original.documentName ?? "", caption: original.message)
+        default: content = .text(original.message ?? "")
+        }
+        let isAsync = options["async"]?.boolValue ?? false
+        return await send(OutgoingMessage(phone: phone, content: content, isAsync: isAsync), rule: rule, key: nil,
+                          attempt: original.attempt + 1, resendOf: original.id, tag: call.runTag)
+    }
+
+    /// `sidobe.message(id)`: the message's details from Sidobe.
+    func apiMessage(_ call: LuaAsyncHostCall, rule: String) async throws -> [LuaValue] {
+        let id = try call.arguments.string(at: 0)
+        do {
+            let detail = try await sidobe.message(id: id)
+            var fields: [String: LuaValue] = [
+                "id": .string(detail.id), "status": .string(detail.status.rawValue),
+                "message_type": .string(detail.messageType.rawValue), "is_async": .bool(detail.isAsync),
+            ]
+            if let device = detail.whatsappDevice {
+                fields["device"] = .object(["id": .string(device.id), "phone": .string(device.phone), "name": .string(device.name)])
+            }
+            return [.object(fields)]
+        } catch {
+            return [.null, Self.errorValue(error)]
+        }
+    }
+
+    /// `sidobe.check_number(phone)`: `true`/`false`, or `nil, err`.
+    func apiCheckNumber(_ call: LuaAsyncHostCall, rule: String) async throws -> [LuaValue] {
+        let phone = try call.arguments.string(at: 0)
+        do {
+            return [.bool(try await sidobe.checkNumber(phone))]
+        } catch {
+            return [.null, Self.errorValue(error)]
+        }
+    }
+
+    /// Sends (or, in dry-run mode, records) a message on behalf of a rule, through the idempotency
+    /// check, the outbound pacing and the client's retries, and records it in the ledger.
+    func send(_ message: OutgoingMessage, rule: String, key: String?, attempt: Int, resendOf: String?, tag: Int) async -> [LuaValue] {
+        do {
+            try message.validate()
+        } catch {
+            note(tag: tag, "send to \(message.phone) refused: \(error)")
+            return [.null, Self.errorValue(error)]
+        }
+        if let key, let existing = store.data.ledger.message(rule: rule, key: key) {
+            note(tag: tag, "send skipped: key '\(key)' was already used by message \(existing.id)")
+            return [Self.messageValue(existing, isAsync: message.isAsync)]
+        }
+        let now = clock.now()
+        if configuration.dryRun {
+            let record = ledgerRecord(message, id: "dry-\(UUID().uuidString.lowercased())", status: "DRY_RUN", rule: rule, key: key,
+                                      attempt: attempt, resendOf: resendOf, at: now, source: "dry-run")
+            commitMessage(record, tag: tag)
+            note(tag: tag, "dry run: would send \(message.messageType) to \(message.phone) (\(record.id))")
+            return [Self.messageValue(record, isAsync: message.isAsync)]
+        }
+        if let expired = await waitForTurn(phone: message.phone, tag: tag) { return [.null, expired] }
+        let sent: SentMessage
+        do {
+            sent = try await sidobe.send(message)
+        } catch {
+            if case .rateLimited = error { bucket.throttled(now: clock.now().secondsValue) }
+            note(tag: tag, "send to \(message.phone) failed: \(error)")
+            if error.isRetryable, let run = runs[tag], let event = store.data.inflight[run.eventID]?.event {
+                addDeadLetter(rule: rule, event: event, reason: "send", error: "send to \(message.phone) failed after retries: \(error)")
+            }
+            return [.null, Self.errorValue(error)]
+        }
+        pacing.record(message.phone, now: clock.now().secondsValue)
+        let record = ledgerRecord(message, id: sent.id, status: "PENDING", rule: rule, key: key, attempt: attempt,
+                                  resendOf: resendOf, at: clock.now(), source: "send")
+        commitMessage(record, tag: tag)
+        note(tag: tag, "sent \(sent.messageType) to \(message.phone): \(sent.id) \(sent.status)")
+        if sent.status.isFinal {
+            // A sync send already knows its outcome: it moves the ledger and fires message.<status>
+            // like a webhook would, so a rule sees exactly one message.failed per failed message,
+            // whether it was sent sync or async. The webhook that follows is then a stale duplicate.
+            settleSyncStatus(messageID: sent.id, status: sent.status.rawValue, messageType: sent.messageType.rawValue)
+        }
+        var result = Self.messageValue(store.data.ledger[sent.id] ?? record, isAsync: sent.isAsync)
+        if case .object(var fields) = result {
+            fields["status"] = .string(sent.status.rawValue)
+            result = .object(fields)
+        }
+        return [result]
+    }
+
+    func settleSyncStatus(messageID: String, status: String, messageType: String) {
+        let now = clock.now()
+        let event = EngineEvent(id: "s-\(messageID)", kind: .messageStatus(MessageStatusEvent(
+            messageID: messageID, status: status, messageType: messageType,
+            sendAt: ISO8601Timestamp.format(now.date), createdAt: ISO8601Timestamp.format(now.date))), at: now)
+        do {
+            try store.commit(.eventAccepted(event, dedupe: false))
+            try store.commit(.messageStatus(id: messageID, status: status, at: now.secondsValue, source: "send"))
+        } catch {
+            logJournalFailure(error)
+            return
+        }
+        enqueue(event)
+    }
+
+    /// Waits for the global rate and the recipient's minimum gap. Returns an `EXPIRED` error if the
+    /// send waited longer than its time-to-live. Under a virtual clock there is no pacing.
+    func waitForTurn(phone: String, tag: Int) async -> LuaValue? {
+        guard !isVirtualTime else { return nil }
+        let start = clock.now()
+        waitingSends += 1
+        defer { waitingSends -= 1 }
+        while true {
+            let now = clock.now()
+            let wait = max(pacing.wait(for: phone, now: now.secondsValue), bucket.take(now: now.secondsValue))
+            if wait <= 0 { return nil }
+            if now.secondsValue + wait - start.secondsValue > configuration.sendTimeToLive {
+                note(tag: tag, "send to \(phone) expired after waiting for its turn")
+                return Self.errorValue(code: "EXPIRED", message: "the send waited longer than its time-to-live (\(Int(configuration.sendTimeToLive)) s) for the rate limit")
+            }
+            try? await clock.sleep(until: now + .milliseconds(Int64((wait * 1000).rounded(.up))))
+        }
+    }
+
+    func ledgerRecord(_ message: OutgoingMessage, id: String, status: String, rule: String, key: String?, attempt: Int,
+                      resendOf: String?, at time: UnixTime, source: String) -> MessageRecord {
+        var imageURL: String?, documentURL: String?, documentName: String?
+        switch message.content {
+        case .text: break
+        case .image(let url, _): imageURL = url
+        case .document(let url, let name, _):
+            documentURL = url
+            documentName = name
+        }
+        return MessageRecord(id: id, phone: message.phone, message: message.text, imageURL: imageURL, documentURL: documentURL,
+                             documentName: documentName, messageType: message.messageType.rawValue, rule: rule, key: key,
+                             attempt: attempt, resendOf: resendOf, status: status, sentAt: time.secondsValue, source: source)
+    }
+
+    func commitMessage(_ record: MessageRecord, tag: Int) {
+        do {
+            try store.commit(.messageAdded(record))
+        } catch {
+            logJournalFailure(error)
+        }
+        if let run = runs[tag] { traces.link(messageID: record.id, to: run.eventID) }
+    }
+
+    static func messageValue(_ record: MessageRecord, isAsync: Bool) -> LuaValue {
+        var fields: [String: LuaValue] = [
+            "id": .string(record.id), "status": .string(record.status), "message_type": .string(record.messageType),
+            "is_async": .bool(isAsync), "attempt": .integer(Int64(record.attempt)),
+        ]
+        if let key = record.key { fields["key"] = .string(key) }
+        return .object(fields)
+    }
+
+    /// The `err` table rules receive: `{ code, message, http_status, field }`.
+    static func errorValue(_ error: SidobeError) -> LuaValue {
+        var fields: [String: LuaValue] = ["code": .string(error.code), "message": .string(error.message)]
+        if let status = error.httpStatus { fields["http_status"] = .integer(Int64(status)) }
+        if case .invalidField(let field) = error { fields["field"] = .string(field.field) }
+        if error.mayHaveBeenDelivered { fields["may_have_been_delivered"] = .bool(true) }
+        return .object(fields)
+    }
+
+    static func errorValue(code: String, message: String) -> LuaValue {
+        .object(["code": .string(code), "message": .string(message)])
+    }
+}
+
+extension SidobeError {
+    /// Whether the client retried this kind of failure before giving up (so it is worth a dead letter).
+    var isRetryable: Bool {
+        switch self {
+        case .rateLimited, .transport, .timeout: true
+        case .serverError(let failure): failure.httpStatus == 503
+        default: false
+        }
+    }
+}

@@ -1,0 +1,97 @@
+/// The global send rate: a token bucket whose rate halves on a 429 and creeps back up (AIMD).
+///
+/// Sidobe does not publish its limit and says it changes with load, so a fixed rate is either too
+/// slow or eventually too fast. Halving on every 429 backs off quickly; adding back a tenth of the
+/// configured rate for every quiet interval without a 429 recovers without oscillating.
+/// Pure arithmetic on times passed in, so it is exact under a virtual clock.
+public struct TokenBucket: Sendable, Hashable {
+    /// The configured rate, in sends per second: the ceiling recovery returns to.
+    public let configuredRate: Double
+    /// The most tokens that can accumulate (the burst).
+    public let burst: Double
+    /// The lowest the rate may fall to after repeated 429s.
+    public let minimumRate: Double
+    /// How long without a 429 before the rate steps back up.
+    public let recoveryInterval: Double
+
+    /// The rate in force now.
+    public private(set) var currentRate: Double
+    private var tokens: Double
+    private var updatedAt: Double
+    private var lastThrottleAt: Double
+
+    public init(rate: Double, burst: Double, minimumRate: Double? = nil, recoveryInterval: Double = 10, now: Double) {
+        precondition(rate > 0 && burst >= 1, "rate must be positive and burst at least 1")
+        configuredRate = rate
+        self.burst = burst
+        self.minimumRate = min(rate, minimumRate ?? max(rate / 64, 0.01))
+        self.recoveryInterval = recoveryInterval
+        currentRate = rate
+        tokens = burst
+        updatedAt = now
+        lastThrottleAt = now
+    }
+
+    private mutating func refill(now: Double) {
+        guard now > updatedAt else { return }
+        // Recover one step per quiet interval that has passed since the last 429 or step.
+        while currentRate < configuredRate, now - lastThrottleAt >= recoveryInterval {
+            lastThrottleAt += recoveryInterval
+            currentRate = min(configuredRate, currentRate + configuredRate / 10)
+        }
+        tokens = min(burst, tokens + (now - updatedAt) * currentRate)
+        updatedAt = now
+    }
+
+    /// Takes a token if one is available now. Returns 0 when the send may go now, else the seconds to
+    /// wait before asking again.
+    public mutating func take(now: Double) -> Double {
+        refill(now: now)
+        if tokens >= 1 {
+            tokens -= 1
+            return 0
+        }
+        return (1 - tokens) / currentRate
+    }
+
+    /// Sidobe answered 429: halve the rate (not below ``minimumRate``) and empty the bucket.
+    public mutating func throttled(now: Double) {
+        refill(now: now)
+        currentRate = max(minimumRate, currentRate / 2)
+        tokens = 0
+        lastThrottleAt = now
+    }
+}
+
+/// The minimum gap between two sends to the same recipient, so a bulk flow cannot hammer one number
+/// (WhatsApp bans numbers that look like spam).
+public struct RecipientPacing: Sendable {
+    /// The gap in seconds; 0 turns pacing off.
+    public let minimumGap: Double
+    private var lastSend: [String: Double] = [:]
+    private var sendsSincePrune = 0
+
+    public init(minimumGap: Double) { self.minimumGap = minimumGap }
+
+    /// Seconds to wait before `phone` may receive another message (0 if it may now).
+    public func wait(for phone: String, now: Double) -> Double {
+        guard minimumGap > 0, let last = lastSend[phone] else { return 0 }
+        return max(0, last + minimumGap - now)
+    }
+
+    /// Records a send to `phone` at `now`.
+    public mutating func record(_ phone: String, now: Double) {
+        guard minimumGap > 0 else { return }
+        lastSend[phone] = now
+        sendsSincePrune += 1
+        // Entries older than the gap no longer matter; drop them now and then so the map stays
+        // the size of the recently-messaged set, not of everyone ever messaged.
+        if sendsSincePrune >= 1024 {
+            sendsSincePrune = 0
+            lastSend = lastSend.filter { now - $0.value < minimumGap }
+        }
+    }
+
+    /// How many recipients are currently remembered.
+    public var trackedRecipients: Int { lastSend.count }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import LuaSandbox
+
+/// The store with its durability: every change is journaled before it is applied and acknowledged;
+/// snapshots are taken from a cheap copy and written off the engine's executor.
+///
+/// Owned by the engine actor (not thread-safe by itself). With no data folder it keeps everything
+/// in memory only (`sidobot test`, unit tests).
+final class EngineStore {
+    struct Paths {
+        let folder: String
+        var journal: String { folder + "/journal.jsonl" }
+        var snapshot: String { folder + "/snapshot.json" }
+    }
+
+    /// What start-up found in the data folder.
+    struct RecoveryReport: Sendable {
+        var snapshotSequence: UInt64?
+        var replayedRecords = 0
+        var tornTail: Int?
+    }
+
+    private(set) var data: StoreData
+    let paths: Paths?
+    private let fsync: FsyncPolicy
+    private var journal: JournalWriter?
+    private var scratch: [UInt8] = []
+    private(set) var snapshotInProgress = false
+
+    init(dataFolder: String?, fsync: FsyncPolicy, dedupeRetention: Double, deadLetterCapacity: Int) {
+        data = StoreData(dedupeRetention: dedupeRetention, deadLetterCapacity: deadLetterCapacity)
+        paths = dataFolder.map(Paths.init(folder:))
+        self.fsync = fsync
+    }
+
+    /// Loads the snapshot, replays the journal past it, and opens the journal for appending.
+    /// Refuses (naming the file and line) anything corrupt other than a torn last journal line,
+    /// and writes nothing over a file it could not read.
+    func recover() throws(DurabilityError) -> RecoveryReport {
+        var report = RecoveryReport()
+        guard let paths else { return report }
+        var isFolder: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: paths.folder, isDirectory: &isFolder) {
+            do {
+                try FileManager.default.createDirectory(atPath: paths.folder, withIntermediateDirectories: true)
+            } catch {
+                throw DurabilityError(path: paths.folder, reason: "cannot create the data folder: \(error.localizedDescription)")
+            }
+        } else if !isFolder.boolValue {
+            throw DurabilityError(path: paths.folder, reason: "is not a folder")
+        }
+        if let bytes = try SnapshotFile.read(path: paths.snapshot) {
+            do {
+                try SnapshotCodec.decode(bytes, into: &data)
+            } catch {
+                throw DurabilityError(path: paths.snapshot, reason: "corrupt snapshot: \(error.description); fix or move the file away to start (state would be lost)")
+            }
+            report.snapshotSequence = data.sequence
+        }
+        let contents = try JournalReader.read(path: paths.journal)
+        report.tornTail = contents.tornTail?.count
+        var lastSequence = data.sequence
+        for line in contents.lines {
+            let value: LuaValue
+            do {
+                value = try JSONCodec.decode(bytes: line.bytes)
+            } catch {
+                throw DurabilityError(path: paths.journal, line: line.number, reason: "corrupt journal record: \(error)")
+            }
+            guard case .integer(let seq)? = value.objectValue?["seq"] else {
+                throw DurabilityError(path: paths.journal, line: line.number, reason: "journal record without a sequence number")
+            }
+            let sequence = UInt64(seq)
+            if sequence <= data.sequence { continue }  // covered by the snapshot
+            guard sequence == lastSequence + 1 else {
+                throw DurabilityError(path: paths.journal, line: line.number,
+                                      reason: "journal sequence jumps from \(lastSequence) to \(sequence): records are missing")
+            }
+            let mutation: Mutation
+            do {
+                mutation = try Mutation(journalValue: value)
+            } catch {
+                throw DurabilityError(path: paths.journal, line: line.number, reason: "corrupt journal record: \(error.description)")
+            }
+            data.apply(mutation)
+            lastSequence = sequence
+            report.replayedRecords += 1
+        }
+        journal = try JournalWriter(path: paths.journal, policy: fsync)
+        return report
+    }
+
+    /// Journals `mutation` (fsynced under `always`), then applies it.
+    func commit(_ mutation: Mutation) throws(DurabilityError) {
+        if let journal {
+            guard case .object(var fields) = mutation.journalValue else { return }
+            fields["seq"] = .integer(Int64(data.sequence + 1))
+            scratch.removeAll(keepingCapacity: true)
+            do {
+                try JSONCodec.encode(.object(fields), into: &scratch)
+            } catch {
+                throw DurabilityError(path: journal.path, reason: "cannot encode a journal record: \(error)")
+            }
+            try journal.append(scratch)
+        }
+        data.apply(mutation)
+    }
+
+    /// Runs `body` on the data without journaling: only for derived, non-durable upkeep
+    /// (pruning by age, sweeping expired keys) that replay reproduces by itself.
+    func maintain(_ body: (inout StoreData) -> Void) { body(&data) }
+
+    /// Takes the earliest timer due at or before `now` out of the pending set. The caller journals
+    /// what became of it (fired as an event, or skipped), which replay applies the same way.
+    func takeDueTimer(now: UnixTime) -> TimerRecord? { data.timers.popDue(now: now) }
+
+    /// The `everysec` tick.
+    func syncJournal() throws(DurabilityError) { try journal?.sync() }
+
+    /// Starts a snapshot: a cheap consistent copy and the journal position it covers.
+    func beginSnapshot() -> (copy: StoreData, journalOffset: Int)? {
+        guard paths != nil, let journal, !snapshotInProgress else { return nil }
+        snapshotInProgress = true
+        return (data, journal.byteCount)
+    }
+
+    /// Finishes a snapshot whose file was written: drops the journal records it covers.
+    func finishSnapshot(journalOffset: Int?) throws(DurabilityError) {
+        snapshotInProgress = false
+        if let journalOffset { try journal?.discard(before: journalOffset) }
+    }
+
+    /// Writes a snapshot synchronously (shutdown), then empties the journal.
+    func snapshotNow(at now: UnixTime) throws(DurabilityError) {
+        guard let paths, let started = beginSnapshot() else { return }
+        do {
+            let bytes = try SnapshotCodec.encode(started.copy, savedAt: now)
+            try SnapshotFile.write(Data(bytes), to: paths.snapshot)
+        } catch let error as DurabilityError {
+            snapshotInProgress = false
+            throw error
+        } catch {
+            snapshotInProgress = false
+            throw DurabilityError(path: paths.snapshot, reason: "cannot encode the snapshot: \(error)")
+        }
+        try finishSnapshot(journalOffset: started.journalOffset)
+    }
+
+    func close() throws(DurabilityError) { try journal?.close() }
+}

@@ -1,0 +1,83 @@
+import LuaSandbox
+
+/// One change to the store: what the journal records, one per line, and what replay re-applies.
+///
+/// The live path and replay share ``StoreData/apply(_:)``, so a replayed store is the store that
+/// was running, by construction.
+enum Mutation: Sendable {
+    case stateSet(rule: String, key: String, entry: StateEntry)
+    case stateDelete(rule: String, key: String)
+    case timerAdded(TimerRecord)
+    /// A timer left the pending set: `fired` or `cancelled` (or `skipped` by its late policy).
+    case timerRemoved(TimerID, how: String)
+    case messageAdded(MessageRecord)
+    case messageStatus(id: String, status: String, at: Double, source: String)
+    /// An event was accepted (webhook, hook) or produced (timer, schedule, emit); `dedupe` remembers its id.
+    case eventAccepted(EngineEvent, dedupe: Bool)
+    /// Every handler run for the event has finished.
+    case eventDone(id: String)
+    case scheduleFired(key: String, at: UnixTime)
+    case deadLetterAdded(DeadLetter)
+    case deadLetterRemoved(id: String)
+
+    var journalValue: LuaValue {
+        switch self {
+        case .stateSet(let rule, let key, let entry):
+            var fields: [String: LuaValue] = ["op": "state.set", "rule": .string(rule), "key": .string(key), "value": entry.value]
+            if let expiry = entry.expiresAt { fields["expires"] = .integer(expiry.milliseconds) }
+            return .object(fields)
+        case .stateDelete(let rule, let key):
+            return .object(["op": "state.del", "rule": .string(rule), "key": .string(key)])
+        case .timerAdded(let timer):
+            return .object(["op": "timer.add", "timer": timer.journalValue])
+        case .timerRemoved(let id, let how):
+            return .object(["op": "timer.remove", "id": .integer(Int64(id.rawValue)), "how": .string(how)])
+        case .messageAdded(let record):
+            return .object(["op": "message.add", "message": record.journalValue])
+        case .messageStatus(let id, let status, let at, let source):
+            return .object(["op": "message.status", "id": .string(id), "status": .string(status), "at": .double(at), "source": .string(source)])
+        case .eventAccepted(let event, let dedupe):
+            return .object(["op": "event", "event": event.journalValue, "dedupe": .bool(dedupe)])
+        case .eventDone(let id):
+            return .object(["op": "event.done", "id": .string(id)])
+        case .scheduleFired(let key, let at):
+            return .object(["op": "schedule", "key": .string(key), "at": .integer(at.milliseconds)])
+        case .deadLetterAdded(let letter):
+            return .object(["op": "dead.add", "letter": letter.journalValue])
+        case .deadLetterRemoved(let id):
+            return .object(["op": "dead.remove", "id": .string(id)])
+        }
+    }
+
+    init(journalValue value: LuaValue) throws(RecordError) {
+        let r = RecordReader(value, what: "record")
+        switch try r.string("op") {
+        case "state.set":
+            self = .stateSet(rule: try r.string("rule"), key: try r.string("key"),
+                             entry: StateEntry(value: r.value("value"), expiresAt: r.optionalInteger("expires").map(UnixTime.init(milliseconds:))))
+        case "state.del":
+            self = .stateDelete(rule: try r.string("rule"), key: try r.string("key"))
+        case "timer.add":
+            self = .timerAdded(try TimerRecord(journalValue: r.value("timer")))
+        case "timer.remove":
+            self = .timerRemoved(TimerID(UInt64(try r.integer("id"))), how: try r.string("how"))
+        case "message.add":
+            self = .messageAdded(try MessageRecord(journalValue: r.value("message")))
+        case "message.status":
+            self = .messageStatus(id: try r.string("id"), status: try r.string("status"), at: try r.double("at"), source: try r.string("source"))
+        case "event":
+            guard case .bool(let dedupe)? = r.fields["dedupe"] else { throw RecordError("record.dedupe is missing") }
+            self = .eventAccepted(try EngineEvent(journalValue: r.value("event")), dedupe: dedupe)
+        case "event.done":
+            self = .eventDone(id: try r.string("id"))
+        case "schedule":
+            self = .scheduleFired(key: try r.string("key"), at: UnixTime(milliseconds: try r.integer("at")))
+        case "dead.add":
+            self = .deadLetterAdded(try DeadLetter(journalValue: r.value("letter")))
+        case "dead.remove":
+            self = .deadLetterRemoved(id: try r.string("id"))
+        case let other:
+            throw RecordError("unknown record op '\(other)'")
+        }
+    }
+}

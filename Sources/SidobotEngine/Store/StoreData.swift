@@ -1,0 +1,65 @@
+import HashTreeCollections
+import LuaSandbox
+
+/// An event accepted or produced but not yet fully handled, in acceptance order.
+struct InflightEvent: Sendable, Hashable {
+    var sequence: UInt64
+    var event: EngineEvent
+}
+
+/// Everything the engine remembers, as plain values.
+///
+/// Copying a `StoreData` is cheap (its big parts are persistent or copy-on-write collections),
+/// which is how a snapshot takes a consistent picture without stopping the engine.
+struct StoreData: Sendable {
+    var state = RuleStateStore()
+    var timers = TimerStore()
+    var ledger = MessageLedger()
+    var dedupe: DedupeSet
+    var inflight: TreeDictionary<String, InflightEvent> = [:]
+    /// Last fire time of each schedule, by `rule/handler`, for catch-up after downtime.
+    var schedules: [String: UnixTime] = [:]
+    var deadLetters: DeadLetterList
+    /// The sequence number of the last applied mutation: the journal position a snapshot covers.
+    var sequence: UInt64 = 0
+
+    init(dedupeRetention: Double, deadLetterCapacity: Int) {
+        dedupe = DedupeSet(retention: dedupeRetention)
+        deadLetters = DeadLetterList(capacity: deadLetterCapacity)
+    }
+
+    mutating func apply(_ mutation: Mutation) {
+        sequence += 1
+        switch mutation {
+        case .stateSet(let rule, let key, let entry):
+            state.set(rule: rule, key: key, entry: entry)
+        case .stateDelete(let rule, let key):
+            state.delete(rule: rule, key: key)
+        case .timerAdded(let timer):
+            timers.add(timer)
+        case .timerRemoved(let id, _):
+            timers.remove(id)
+        case .messageAdded(let record):
+            ledger.insert(record)
+        case .messageStatus(let id, let status, let at, let source):
+            _ = ledger.apply(status: status, to: id, at: at, source: source)
+        case .eventAccepted(let event, let dedupe):
+            if dedupe { self.dedupe.insert(event.id, at: event.at.secondsValue) }
+            inflight[event.id] = InflightEvent(sequence: sequence, event: event)
+            if case .timer(let timer) = event.kind { timers.remove(timer.id) }
+        case .eventDone(let id):
+            inflight.removeValue(forKey: id)
+        case .scheduleFired(let key, let at):
+            schedules[key] = at
+        case .deadLetterAdded(let letter):
+            deadLetters.add(letter)
+        case .deadLetterRemoved(let id):
+            deadLetters.remove(id: id)
+        }
+    }
+
+    /// The inflight events in the order they were accepted.
+    var inflightInOrder: [EngineEvent] {
+        inflight.values.sorted { $0.sequence < $1.sequence }.map(\.event)
+    }
+}

@@ -1,0 +1,77 @@
+import HashTreeCollections
+import LuaSandbox
+
+/// A durable timer: a name and a JSON payload, never a closure, so it survives restarts and reloads.
+public struct TimerRecord: Sendable, Hashable {
+    public var id: TimerID
+    /// The rule that scheduled it; it fires into that rule's `on("timer.NAME")` handlers.
+    public var rule: String
+    public var name: String
+    public var payload: LuaValue
+    public var due: UnixTime
+    public var createdAt: UnixTime
+    public var late: TimerLatePolicy
+
+    public init(id: TimerID, rule: String, name: String, payload: LuaValue, due: UnixTime, createdAt: UnixTime, late: TimerLatePolicy) {
+        self.id = id
+        self.rule = rule
+        self.name = name
+        self.payload = payload
+        self.due = due
+        self.createdAt = createdAt
+        self.late = late
+    }
+}
+
+/// Every pending timer: the records by id, and the ``TimerQueue`` that orders them by due time.
+public struct TimerStore: Sendable {
+    public private(set) var records: TreeDictionary<TimerID, TimerRecord> = [:]
+    private var queue = TimerQueue()
+    /// The id the next timer gets. Ids are never reused, so a stale `timer.cancel(id)` cannot hit a new timer.
+    public private(set) var nextID: UInt64 = 1
+
+    public init() {}
+
+    public mutating func allocateID() -> TimerID {
+        defer { nextID += 1 }
+        return TimerID(nextID)
+    }
+
+    /// Adds a timer (or re-adds one during replay).
+    public mutating func add(_ record: TimerRecord) {
+        records[record.id] = record
+        _ = queue.schedule(record.id, due: record.due)
+        if record.id.rawValue >= nextID { nextID = record.id.rawValue + 1 }
+    }
+
+    /// Removes a pending timer. Returns it if it was pending.
+    @discardableResult
+    public mutating func remove(_ id: TimerID) -> TimerRecord? {
+        guard let record = records.removeValue(forKey: id) else { return nil }
+        _ = queue.cancel(id)
+        return record
+    }
+
+    public subscript(id: TimerID) -> TimerRecord? { records[id] }
+
+    /// When the earliest pending timer is due.
+    public var nextDue: UnixTime? { queue.next?.due }
+
+    /// Takes the earliest timer due at or before `now` out of the store.
+    public mutating func popDue(now: UnixTime) -> TimerRecord? {
+        while let entry = queue.popNext(dueBy: now) {
+            if let record = records.removeValue(forKey: entry.id) { return record }
+        }
+        return nil
+    }
+
+    /// A rule's pending timers, optionally only those with `name`, by due time.
+    public func pending(rule: String, name: String? = nil) -> [TimerRecord] {
+        records.values.filter { $0.rule == rule && (name == nil || $0.name == name) }
+            .sorted { ($0.due, $0.id) < ($1.due, $1.id) }
+    }
+
+    public mutating func restoreNextID(_ value: UInt64) { nextID = max(nextID, value) }
+
+    public var count: Int { records.count }
+}
