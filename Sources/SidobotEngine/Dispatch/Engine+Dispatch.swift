@@ -9,6 +9,10 @@ extension Engine {
     /// call before the next run starts, so every rule sees events in arrival order, while a run
     /// waiting on Sidobe holds up nothing.
     func dispatch(_ event: EngineEvent, note: String? = nil, journaled: Bool = true, onlyRule: String? = nil) {
+        if case .timer(let timer) = event.kind, timer.name == Self.retryTimerName {
+            performRetry(event, timer: timer)
+            return
+        }
         let (name, argument, targets, skipped) = route(event, onlyRule: onlyRule)
         var trace = Trace(eventID: event.id, eventName: name, at: event.at, summary: summary(of: event))
         if let note { trace.notes.append(note) }
@@ -27,9 +31,12 @@ extension Engine {
             return
         }
         outstanding[event.id, default: 0] += targets.count
+        // Converted once for every handler it goes to (LuaSandbox's fast path); a value that cannot
+        // be converted is reported by each run through the unpacked path.
+        let packed = try? LuaPackedValues([argument], limits: configuration.limits)
         for target in targets {
             startRun(rule: target.rule, function: target.function, argument: target.argument ?? argument,
-                     event: event, eventName: target.eventName, journaled: journaled)
+                     packed: target.argument == nil ? packed : nil, event: event, eventName: target.eventName, journaled: journaled)
         }
     }
 
@@ -97,6 +104,10 @@ extension Engine {
             return (handler, argument, targets, skipped)
         case .custom(let name, let payload, let fromRule):
             var fields: [String: LuaValue] = ["name": .string(name), "payload": payload, "event_id": .string(event.id)]
+            if name == "message.exhausted", case .object(let details) = payload {
+                // Raised by the engine: its details are the event's own fields, like a message event's.
+                fields.merge(details) { current, _ in current }
+            }
             if let fromRule { fields["from_rule"] = .string(fromRule) }
             for rule in candidates { add(rule, [name]) }
             return (name, .object(fields), targets, skipped)
@@ -117,27 +128,34 @@ extension Engine {
         }
     }
 
-    func startRun(rule: LoadedRule, function: LuaFunction, argument: LuaValue, event: EngineEvent, eventName: String, journaled: Bool) {
+    func startRun(rule: LoadedRule, function: LuaFunction, argument: LuaValue, packed: LuaPackedValues?,
+                  event: EngineEvent, eventName: String, journaled: Bool) {
         let tag = allocateRunTag()
         runs[tag] = RunContext(tag: tag, rule: rule.name, eventID: event.id, eventName: eventName)
         let started = clock.now()
         traces.update(event.id) { $0.rules.append(.init(rule: rule.name, outcome: "running", startedAt: started)) }
         rule.stats.runs += 1
         Task.immediate {
-            await self.execute(tag: tag, rule: rule, function: function, argument: argument, event: event, journaled: journaled)
+            await self.execute(tag: tag, rule: rule, function: function, argument: argument, packed: packed, event: event, journaled: journaled)
         }
     }
 
-    func execute(tag: Int, rule: LoadedRule, function: LuaFunction, argument: LuaValue, event: EngineEvent, journaled: Bool) async {
+    func execute(tag: Int, rule: LoadedRule, function: LuaFunction, argument: LuaValue, packed: LuaPackedValues?,
+                 event: EngineEvent, journaled: Bool) async {
         var outcome = "ran"
         var detail: String?
         do {
-            _ = try await rule.state.run(function, arguments: [argument], tag: tag)
+            if let packed {
+                _ = try await rule.state.run(function, packed: packed, tag: tag)
+            } else {
+                _ = try await rule.state.run(function, arguments: [argument], tag: tag)
+            }
             rule.stats.consecutiveAborts = 0
         } catch {
             (outcome, detail) = handleFailure(error, rule: rule, event: event)
         }
         let finished = clock.now()
+        metrics.handlerRun(rule: rule.name, outcome: outcome)
         traces.update(event.id) { trace in
             if let index = trace.rules.lastIndex(where: { $0.rule == rule.name && $0.outcome == "running" }) {
                 trace.rules[index].outcome = outcome

@@ -44,6 +44,7 @@ extension Engine {
             throw .journal(error)
         }
         enqueue(event)
+        if status == "FAILED" && !stale { planRetry(afterFailureOf: update.whatsappMessageID) }
         return .accepted(eventID: webhook.id)
     }
 

@@ -47,6 +47,7 @@ extension Engine {
             trace.notes.append("skipped: \(DurationText.format(lateBy)) late, beyond its late policy")
             traces.begin(trace, messageID: nil)
         case .fire, .notDue:
+            metrics.timerLateness.recordMilliseconds(max(0, now.milliseconds - timer.due.milliseconds))
             let event = EngineEvent(id: timer.id.description, kind: .timer(timer), at: now)
             do { try store.commit(.eventAccepted(event, dedupe: false)) } catch { logJournalFailure(error); return }
             dispatch(event)
@@ -100,8 +101,10 @@ extension Engine {
         let target = clock.now() + .milliseconds(Int64((seconds * 1000).rounded()))
         await waitUntilIdle()
         while let due = nextDue(), due <= target {
-            clock.set(due)
-            fireDue(now: due)
+            // A timer already overdue (after a restart) fires late, as on the real clock.
+            let now = max(due, clock.now())
+            clock.set(now)
+            fireDue(now: now)
             await drainInbox()
             await waitUntilIdle()
         }
@@ -138,6 +141,9 @@ extension Engine {
     func startBackgroundTasks() {
         restartScheduler()
         maintenanceTask = Task { await self.maintenanceLoop() }
+        if configuration.reloadPollInterval > 0 {
+            watcherTask = Task { await self.watchRules() }
+        }
     }
 
     /// Once a second: fsync under `everysec`, prune by age; every `snapshotInterval`: a snapshot.
@@ -157,7 +163,12 @@ extension Engine {
 
     func maintain() {
         let now = clock.now()
-        do { try store.syncJournal() } catch { logJournalFailure(error) }
+        do {
+            try EngineMetrics.measure(metrics.journalFsync) { () throws(DurabilityError) in try store.syncJournal() }
+        } catch {
+            logJournalFailure(error)
+        }
+        metrics.timersPending.record(store.data.timers.count)
         store.maintain { data in
             data.dedupe.prune(now: now.secondsValue)
             data.ledger.prune(sentBefore: now.secondsValue - configuration.ledgerRetention)
@@ -172,6 +183,8 @@ extension Engine {
         store.maintain { $0.state.sweep(now: now) }
         guard let started = store.beginSnapshot(), let path = store.paths?.snapshot else { return }
         let copy = started.copy
+        let startedAt = DispatchTime.now().uptimeNanoseconds
+        defer { metrics.snapshot.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - startedAt)) }
         let result: Result<Void, DurabilityError> = await Task.detached {
             do {
                 let bytes = try SnapshotCodec.encode(copy, savedAt: now)

@@ -31,7 +31,10 @@ public actor Engine {
     var deadLetterCounter = 0
     var bucket: TokenBucket
     var pacing: RecipientPacing
-    var waitingSends = 0
+    var waitingSends = 0 {
+        didSet { metrics.outboxDepth.record(waitingSends) }
+    }
+    var metrics = EngineMetrics()
 
     /// Runs still going per event id; the event is done when its count reaches zero.
     var outstanding: [String: Int] = [:]
@@ -40,6 +43,7 @@ public actor Engine {
     var stopping = false
     var schedulerTask: Task<Void, Never>?
     var maintenanceTask: Task<Void, Never>?
+    var watcherTask: Task<Void, Never>?
     var lastSnapshot: UnixTime
 
     /// Creates an engine. Nothing is read or loaded until ``start()``.
@@ -117,6 +121,7 @@ public actor Engine {
         stopping = true
         schedulerTask?.cancel()
         maintenanceTask?.cancel()
+        watcherTask?.cancel()
         let waited = await waitUntilIdle(timeout: deadline)
         if !waited {
             logger.warning("handler runs still going at shutdown; their events will be dispatched again at the next start",

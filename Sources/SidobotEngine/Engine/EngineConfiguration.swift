@@ -31,8 +31,12 @@ public struct EngineConfiguration: Sendable {
     /// How long traces are kept, and how many bytes of them at most.
     public var traceRetention: Double = 86_400
     public var traceBudgetBytes = 64 << 20
+    /// Seconds between checks of the rules folder for edits (hot reload); 0 turns watching off.
+    public var reloadPollInterval: Double = 1
     /// Seconds between snapshots.
     public var snapshotInterval: Double = 300
+    /// Uniform random numbers in `0..<1`, for retry jitter. Tests fix it for repeatable timings.
+    public var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
     /// How late a timer may fire and still count as on time under the `skip` policy.
     public var timerGrace: Duration = TimerLatePolicy.defaultGrace
 

@@ -30,9 +30,8 @@ extension Engine {
             case let other?: throw LuaHostError("bad argument #1 to '\(kind.functionName)' (field '\(key)' must be a string, got \(other.luaTypeName))")
             }
         }
-        if fields["retry"] != nil && !(fields["retry"]?.isNull ?? true) {
-            throw LuaHostError("\(kind.functionName): the declarative retry = {...} option is not available in this build yet; retry by hand with timer.after and on(\"message.failed\")")
-        }
+        var retry: RetryPlan?
+        if let plan = fields["retry"], !plan.isNull { retry = try RetryPlan(luaValue: plan, functionName: kind.functionName) }
         let phone = try text("phone", required: true) ?? ""
         let caption = try text("message")
         let isAsync = fields["async"]?.boolValue ?? false
@@ -44,7 +43,7 @@ extension Engine {
         case .document: content = .document(url: try text("document_url") ?? "", name: try text("document_name") ?? "", caption: caption)
         }
         let message = OutgoingMessage(phone: phone, content: content, isAsync: isAsync)
-        return await send(message, rule: rule, key: key, attempt: 1, resendOf: nil, tag: call.runTag)
+        return await send(message, rule: rule, key: key, attempt: 1, resendOf: nil, retry: retry, tag: call.runTag)
     }
 
     /// `sidobe.resend(message_id [, { phone = ... }])`: the same content again, optionally to another number.
@@ -67,7 +66,7 @@ extension Engine {
         }
         let isAsync = options["async"]?.boolValue ?? false
         return await send(OutgoingMessage(phone: phone, content: content, isAsync: isAsync), rule: rule, key: nil,
-                          attempt: original.attempt + 1, resendOf: original.id, tag: call.runTag)
+                          attempt: original.attempt + 1, resendOf: original.id, retry: nil, tag: call.runTag)
     }
 
     /// `sidobe.message(id)`: the message's details from Sidobe.
@@ -100,7 +99,7 @@ extension Engine {
 
     /// Sends (or, in dry-run mode, records) a message on behalf of a rule, through the idempotency
     /// check, the outbound pacing and the client's retries, and records it in the ledger.
-    func send(_ message: OutgoingMessage, rule: String, key: String?, attempt: Int, resendOf: String?, tag: Int) async -> [LuaValue] {
+    func send(_ message: OutgoingMessage, rule: String, key: String?, attempt: Int, resendOf: String?, retry: RetryPlan?, tag: Int) async -> [LuaValue] {
         do {
             try message.validate()
         } catch {
@@ -113,9 +112,11 @@ extension Engine {
         }
         let now = clock.now()
         if configuration.dryRun {
-            let record = ledgerRecord(message, id: "dry-\(UUID().uuidString.lowercased())", status: "DRY_RUN", rule: rule, key: key,
+            var record = ledgerRecord(message, id: "dry-\(UUID().uuidString.lowercased())", status: "DRY_RUN", rule: rule, key: key,
                                       attempt: attempt, resendOf: resendOf, at: now, source: "dry-run")
+            record.retry = retry
             commitMessage(record, tag: tag)
+            metrics.send(status: "DRY_RUN", code: "OK")
             note(tag: tag, "dry run: would send \(message.messageType) to \(message.phone) (\(record.id))")
             return [Self.messageValue(record, isAsync: message.isAsync)]
         }
@@ -126,14 +127,17 @@ extension Engine {
         } catch {
             if case .rateLimited = error { bucket.throttled(now: clock.now().secondsValue) }
             note(tag: tag, "send to \(message.phone) failed: \(error)")
+            metrics.send(status: "error", code: error.code)
             if error.isRetryable, let run = runs[tag], let event = store.data.inflight[run.eventID]?.event {
                 addDeadLetter(rule: rule, event: event, reason: "send", error: "send to \(message.phone) failed after retries: \(error)")
             }
             return [.null, Self.errorValue(error)]
         }
         pacing.record(message.phone, now: clock.now().secondsValue)
-        let record = ledgerRecord(message, id: sent.id, status: "PENDING", rule: rule, key: key, attempt: attempt,
+        metrics.send(status: sent.status.rawValue, code: "OK")
+        var record = ledgerRecord(message, id: sent.id, status: "PENDING", rule: rule, key: key, attempt: attempt,
                                   resendOf: resendOf, at: clock.now(), source: "send")
+        record.retry = retry
         commitMessage(record, tag: tag)
         note(tag: tag, "sent \(sent.messageType) to \(message.phone): \(sent.id) \(sent.status)")
         if sent.status.isFinal {
@@ -163,6 +167,7 @@ extension Engine {
             return
         }
         enqueue(event)
+        if status == "FAILED" { planRetry(afterFailureOf: messageID) }
     }
 
     /// Waits for the global rate and the recipient's minimum gap. Returns an `EXPIRED` error if the
@@ -194,9 +199,11 @@ extension Engine {
             documentURL = url
             documentName = name
         }
-        return MessageRecord(id: id, phone: message.phone, message: message.text, imageURL: imageURL, documentURL: documentURL,
-                             documentName: documentName, messageType: message.messageType.rawValue, rule: rule, key: key,
-                             attempt: attempt, resendOf: resendOf, status: status, sentAt: time.secondsValue, source: source)
+        var record = MessageRecord(id: id, phone: message.phone, message: message.text, imageURL: imageURL, documentURL: documentURL,
+                                   documentName: documentName, messageType: message.messageType.rawValue, rule: rule, key: key,
+                                   attempt: attempt, resendOf: resendOf, status: status, sentAt: time.secondsValue, source: source)
+        record.isAsync = message.isAsync
+        return record
     }
 
     func commitMessage(_ record: MessageRecord, tag: Int) {

@@ -277,6 +277,7 @@ extension Engine {
         }
         let name = try arguments.string(at: 1)
         if name.isEmpty { throw arguments.argumentError(at: 1, "the timer name must not be empty") }
+        if name.hasPrefix("__") { throw arguments.argumentError(at: 1, "timer names starting with __ are reserved for the engine") }
         let payload = arguments.value(at: 2)
         let options = try Self.options(arguments, at: 3)
         var maxLateness: Duration?
@@ -378,7 +379,7 @@ extension Engine {
     }
 
     func apiLog(level: Logger.Level, text: String, fields: [String: LuaValue], rule: String, tag: Int) {
-        var metadata: Logger.Metadata = ["rule": "\(rule)"]
+        var metadata: Logger.Metadata = ["rule": "\(rule)", "source": "rule"]
         if let run = runs[tag], !run.eventID.isEmpty { metadata["event"] = "\(run.eventID)" }
         for (key, value) in fields { metadata[key] = "\(Self.preview(value))" }
         logger.log(level: level, "\(text)", metadata: metadata)

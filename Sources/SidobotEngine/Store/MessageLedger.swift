@@ -20,6 +20,10 @@ public struct MessageRecord: Sendable, Hashable {
     public var attempt: Int
     /// The id of the message this one resends, if it is a resend.
     public var resendOf: String?
+    /// The declarative retry policy it was sent with (`retry = {...}`), carried to each resend.
+    public var retry: RetryPlan?
+    /// Whether it was sent asynchronously (resends keep the mode).
+    public var isAsync = false
     /// The current status: `PENDING`, `SUCCESS`, `FAILED`, or `DRY_RUN`.
     public var status: String
     /// When it was sent (seconds since 1970).
@@ -77,6 +81,13 @@ extension MessageRecord {
     }
 
     var journalValue: LuaValue {
+        guard case .object(var fields) = luaValueWithHistory else { return luaValue }
+        if let retry { fields["retry"] = retry.journalValue }
+        if isAsync { fields["is_async"] = .bool(true) }
+        return .object(fields)
+    }
+
+    private var luaValueWithHistory: LuaValue {
         guard case .object(var fields) = luaValue else { return luaValue }
         fields["history"] = .array(history.map {
             .object(["status": .string($0.status), "at": .double($0.at), "source": .string($0.source)])
@@ -93,6 +104,8 @@ extension MessageRecord {
                   resendOf: r.optionalString("resend_of"), status: try r.string("status"), sentAt: try r.double("sent_at"),
                   source: "send")
         var changes: [StatusChange] = []
+        if !r.value("retry").isNull { retry = try RetryPlan(journalValue: r.value("retry")) }
+        isAsync = r.value("is_async").boolValue ?? false
         for entry in try r.array("history") {
             let e = RecordReader(entry, what: "message.history")
             changes.append(StatusChange(status: try e.string("status"), at: try e.double("at"), source: try e.string("source")))

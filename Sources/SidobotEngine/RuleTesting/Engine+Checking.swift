@@ -1,0 +1,122 @@
+import Foundation
+import LuaSandbox
+
+/// What `sidobot check` reports about one rule file.
+public struct RuleCheck: Sendable, Hashable {
+    /// A schedule (`every` or `cron`) with its next fire times in the rule's time zone.
+    public struct Schedule: Sendable, Hashable {
+        /// `every 5m`, `cron 0 9 * * 1-5 Asia/Jakarta`.
+        public var key: String
+        /// The zone its times are shown in (the cron `tz`, UTC for `every`).
+        public var timeZone: String
+        /// The next three fire times, formatted in `timeZone` with their offset.
+        public var next: [String]
+    }
+
+    public var name: String
+    public var path: String
+    public var description: String?
+    /// Event names it listens for (hooks excluded), in registration order.
+    public var handlers: [String]
+    /// Hook names (`on("hook.NAME")`), served at `POST /hooks/NAME`.
+    public var hooks: [String]
+    public var schedules: [Schedule]
+    /// Why it did not load (nil when it loaded).
+    public var error: RuleLoadError?
+    /// A hint for the error, when one is known.
+    public var hint: String?
+
+    public var loaded: Bool { error == nil }
+}
+
+extension Engine {
+    /// Loads every rule of the rules folder in its sandbox without starting the engine (no data
+    /// folder is read, nothing is sent) and reports what each registers: for `sidobot check`.
+    /// Each rule's Lua state is closed afterwards.
+    public func checkRules(now: UnixTime) async -> (checks: [RuleCheck], folderError: RuleLoadError?) {
+        let files: [(name: String, path: String)]
+        do {
+            files = try RuleFiles.list(in: configuration.rulesFolder)
+        } catch {
+            return ([], error)
+        }
+        var checks: [RuleCheck] = []
+        for file in files {
+            do {
+                let rule = try await loadRule(name: file.name, path: file.path)
+                let registration = rule.registration
+                let schedules = registration.schedules.map { schedule in
+                    let zone = (schedule.schedule as? CronSchedule)?.timeZone ?? TimeZone(identifier: "UTC")!
+                    var next: [String] = []
+                    var cursor = now
+                    while next.count < 3, let fire = schedule.schedule.nextFire(after: cursor) {
+                        next.append(fire.formatted(in: zone))
+                        cursor = fire
+                    }
+                    return RuleCheck.Schedule(key: schedule.key, timeZone: zone.identifier, next: next)
+                }
+                checks.append(RuleCheck(
+                    name: rule.name, path: rule.displayPath, description: registration.description,
+                    handlers: registration.eventNames.filter { !$0.hasPrefix("hook.") },
+                    hooks: registration.eventNames.filter { $0.hasPrefix("hook.") }.map { String($0.dropFirst(5)) },
+                    schedules: schedules, error: nil, hint: nil))
+                rule.state.close()
+            } catch {
+                checks.append(RuleCheck(name: file.name, path: Self.displayPath(file.path), description: nil, handlers: [],
+                                        hooks: [], schedules: [], error: error, hint: RuleHints.hint(for: error.message)))
+            }
+        }
+        return (checks, nil)
+    }
+
+    /// Fires what fell due while no engine ran, at the current time (so late policies apply), as
+    /// the real-clock scheduler does first thing after a start. For `sidobot test` after `t.restart`.
+    func fireOverdue() {
+        fireDue(now: clock.now())
+    }
+
+    /// Raises a custom event as if a rule had called `emit(name, payload)` (`t.emit` in tests);
+    /// `fromRule` is nil: it comes from the test.
+    func injectCustomEvent(name: String, payload: LuaValue) throws(EngineError) -> String {
+        let event = EngineEvent(id: "e-\(UUID().uuidString.lowercased())", kind: .custom(name: name, payload: payload, fromRule: nil),
+                                at: clock.now())
+        do {
+            try store.commit(.eventAccepted(event, dedupe: false))
+        } catch {
+            throw .journal(error)
+        }
+        enqueue(event)
+        return event.id
+    }
+}
+
+/// Hints for the errors rule authors meet most, keyed on the error text.
+public enum RuleHints {
+    public static func hint(for message: String) -> String? {
+        let rules: [(String, String)] = [
+            ("global 'print'", "print is not in the sandbox: use log.info(\"text\", { key = value })"),
+            ("global 'require'", "a rule is one self-contained file: require, io and package are not in the sandbox"),
+            ("global 'io'", "a rule is one self-contained file: require, io and package are not in the sandbox"),
+            ("global 'sleep'", "there is no sleep: set a timer with timer.after(\"10m\", \"name\", payload) and handle on(\"timer.name\")"),
+            ("timers cannot be set while the rule loads", "set timers in a handler, e.g. on(\"engine.start\", function() ... end)"),
+            ("can only be called when the rule loads", "on, every, cron and rule register at the top level of the file, never inside a handler"),
+            ("cannot be used while the rule loads", "emit in a handler, not at the top level"),
+            ("unknown time zone", "use an IANA zone name such as \"Asia/Jakarta\" or \"UTC\""),
+            ("time zone", "use an IANA zone name such as \"Asia/Jakarta\" or \"UTC\""),
+            ("cron", "a cron expression has 5 fields: minute hour day-of-month month day-of-week, e.g. \"0 9 * * 1-5\""),
+            ("duration", "durations are seconds (a number) or text such as \"30s\", \"5m\", \"2h\", \"1d\""),
+            ("is not an event name", "event names look like \"message.failed\", \"timer.retry\", \"hook.order\" or \"escalation.needed\""),
+            ("unknown message event", "message events are message.failed, message.success, message.pending, message.status and message.exhausted"),
+            ("attempt to call a nil value (global", "that name is not defined: check the spelling; the API is rule, on, every, cron, timer.*, sidobe.*, state.*, emit, log.*, now, json.* (docs/RULES.md)"),
+            ("attempt to call a nil value (field", "that function does not exist in its table: check the spelling against docs/RULES.md"),
+            ("attempt to index a nil value", "a table is nil here; at load time only register handlers, and read events inside handlers"),
+            ("'end' expected", "a block is not closed: look for a missing `end` above this line"),
+            ("unexpected symbol", "a syntax error: look for a missing comma, bracket or quote on this line or the one above"),
+            ("expected near", "a syntax error: look for a missing comma, bracket or quote on this line or the one above"),
+            ("unfinished string", "a string is not closed: add the closing quote"),
+            ("hit the", "the top level must only register handlers: move loops and work into handlers"),
+        ]
+        for (needle, hint) in rules where message.contains(needle) { return hint }
+        return nil
+    }
+}
