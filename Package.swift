@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The Lua 5.4 C API, from Debian's liblua5.4-dev.
@@ -72,14 +74,31 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "SidobotServer",
+            dependencies: [
+                "SidobotEngine",
+                "Sidobe",
+                "LuaSandbox",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sidobot",
             dependencies: [
                 "Sidobe",
                 "SidobeSimulator",
                 "SidobotEngine",
+                "SidobotServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -107,6 +126,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SidobotEngineTests", dependencies: ["SidobotEngine"], swiftSettings: strict),
+        .testTarget(
+            name: "SidobotServerTests",
+            dependencies: [
+                "SidobotServer", "SidobotEngine", "Sidobe", "SidobeSimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,8 +3,10 @@
 --
 -- Hook:  POST /hooks/conversation {"phone": "+628123123123", "conversation": "order-42",
 --                                  "text": "Thanks for your order!", "followup": "How did it go?", "id": "msg-1"}
---        sends text (key "conv:<conversation>:<id>"); "followup" is the follow-up text (optional).
--- Timer: "followup" fires FOLLOWUP_AFTER after the first SUCCESS of the conversation.
+--        sends text (key "conv:<conversation>:<id>"); "followup" is the follow-up text (optional);
+--        "after" how long after the first SUCCESS to follow up (optional, default FOLLOWUP_AFTER;
+--        the demo uses "20s").
+-- Timer: "followup" fires that long after the first SUCCESS of the conversation.
 -- State: "done:<conversation>" marks a conversation whose follow-up is scheduled (30 days TTL);
 --        "text:<conversation>" its follow-up text.
 
@@ -21,6 +23,7 @@ on("hook.conversation", function(ev)
     return
   end
   if b.followup then state.set("text:" .. b.conversation, b.followup, KEEP) end
+  if b.after then state.set("after:" .. b.conversation, b.after, KEEP) end
   local msg, err = sidobe.send {
     phone = b.phone, message = b.text or "",
     key = "conv:" .. b.conversation .. ":" .. tostring(b.id or ev.event_id),
@@ -35,7 +38,7 @@ on("message.success", function(ev)
   local conversation = m.key:match("^conv:(.*):[^:]*$")
   if not conversation or state.get("done:" .. conversation) then return end
   state.set("done:" .. conversation, true, KEEP)
-  timer.after(FOLLOWUP_AFTER, "followup", { conversation = conversation, phone = m.phone })
+  timer.after(state.get("after:" .. conversation) or FOLLOWUP_AFTER, "followup", { conversation = conversation, phone = m.phone })
 end)
 
 on("timer.followup", function(ev)

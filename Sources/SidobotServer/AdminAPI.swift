@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import LuaSandbox
+import SidobotEngine
+
+extension SidobotHTTPServer {
+    /// `/api/...` (DESIGN §6), behind `Authorization: Bearer SIDOBOT_ADMIN_TOKEN`.
+    func addAdminRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/api/rules") { request, _ in
+            await self.admin(request) { engine in
+                Self.json(RulesBody(rules: await engine.ruleSummaries().map(RuleInfo.init)))
+            }
+        }
+        router.post("/api/rules/reload") { request, _ in
+            await self.admin(request) { engine in
+                let report = await engine.reloadRules()
+                self.logger.info("rules reloaded on request", metadata: ["reload": "\(report)"])
+                return Self.json(ReloadBody(report), status: report.failed.isEmpty ? .ok : .unprocessableContent)
+            }
+        }
+        router.get("/api/timers") { request, _ in
+            await self.admin(request) { engine in
+                Self.json(TimersBody(timers: await engine.pendingTimers().map(TimerInfo.init)))
+            }
+        }
+        router.get("/api/messages/{id}") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            return await self.admin(request) { engine in
+                guard let record = await engine.message(id: id) else {
+                    return Self.error(.notFound, "no message '\(id)' in the ledger")
+                }
+                return Self.json(MessageInfo(record))
+            }
+        }
+        router.get("/api/state/{rule}") { request, context in
+            let rule = context.parameters.get("rule") ?? ""
+            return await self.admin(request) { engine in
+                let values = await engine.stateOf(rule: rule)
+                if values.isEmpty, await !engine.ruleSummaries().contains(where: { $0.name == rule }) {
+                    return Self.error(.notFound, "no rule '\(rule)'")
+                }
+                return Self.json(JSONValue(.object(values)))
+            }
+        }
+        router.get("/api/traces") { request, _ in
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
+            return await self.admin(request) { engine in
+                Self.json(TracesBody(traces: await engine.recentTraces(limit: max(1, min(limit, 1000))).map(TraceInfo.init)))
+            }
+        }
+        // Event ids may hold '/' (schedule ticks: `rule/handler@time`), so the id is the rest of the path.
+        router.get("/api/traces/**") { request, context in
+            let id = context.parameters.getCatchAll().joined(separator: "/")
+            return await self.admin(request) { engine in
+                let traces = await engine.traces(for: id)
+                guard !traces.isEmpty else {
+                    return Self.error(.notFound, "no trace for '\(id)' (an event id or a message id; traces are kept by age and size)")
+                }
+                return Self.json(TracesBody(traces: traces.map(TraceInfo.init)))
+            }
+        }
+        router.get("/api/dead-letters") { request, _ in
+            await self.admin(request) { engine in
+                Self.json(DeadLettersBody(deadLetters: await engine.deadLetters().map(DeadLetterInfo.init)))
+            }
+        }
+        router.post("/api/dead-letters/{id}/replay") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            return await self.admin(request) { engine in
+                do {
+                    guard try await engine.replayDeadLetter(id: id) else {
+                        return Self.error(.notFound, "no dead letter '\(id)'")
+                    }
+                } catch {
+                    return Self.error(.internalServerError, "replay not journaled: \(error)")
+                }
+                self.logger.info("dead letter replayed", metadata: ["dead_letter": "\(id)"])
+                return Self.json(["replayed": id], status: .accepted)
+            }
+        }
+    }
+
+    /// Runs an admin handler once the bearer token checked out.
+    func admin(_ request: Request, _ body: (Engine) async -> Response) async -> Response {
+        switch token.check(authorization: request.headers[.authorization]) {
+        case .ok:
+            guard state.isReady else { return Self.error(.serviceUnavailable, "starting: not ready yet") }
+            return await body(engine)
+        case .disabled:
+            return Self.error(.forbidden, "the admin API is disabled: start sidobot with SIDOBOT_ADMIN_TOKEN set")
+        case .missing, .wrong:
+            logger.info("admin request refused: bad or missing bearer token", metadata: ["path": "\(request.uri.path)"])
+            return Self.error(.unauthorized, "missing or wrong Authorization: Bearer token", headers: [.wwwAuthenticate: "Bearer"])
+        }
+    }
+}

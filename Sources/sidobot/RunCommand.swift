@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Sidobe
+import SidobeSimulator
+import SidobotEngine
+import SidobotServer
+
+/// `sidobot run`: the engine as a long-running HTTP service (DESIGN §5–6, docs/OPERATING.md).
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the engine: load the rules, serve webhooks, hooks, /metrics and the admin API.",
+        discussion: """
+            Environment: SIDOBE_SECRET_KEY (required unless --simulate), SIDOBOT_ADMIN_TOKEN (enables \
+            POST /hooks/{name} and /api/...; both need Authorization: Bearer TOKEN). SIGTERM or SIGINT stop \
+            it cleanly: no new requests, running handlers finish (up to --shutdown-deadline), a final \
+            snapshot is written, exit 0. Exit 2 with one line on stderr for a configuration problem \
+            (missing key, bad --listen, unreadable rules folder, a rule that fails to load, a corrupt data folder). \
+            See docs/OPERATING.md.
+            """
+    )
+
+    @Option(name: .long, help: "The folder of *.lua rules.")
+    var rules = "rules"
+
+    @Option(name: .long, help: "The data folder (journal.jsonl, snapshot.json); created if missing.")
+    var data = "data"
+
+    @Option(name: .long, help: "Where to listen, HOST:PORT (port 0 picks a free port).")
+    var listen = "127.0.0.1:8080"
+
+    @Option(name: .customLong("api-base"), help: "The Sidobe API base URL (ignored with --simulate).")
+    var apiBase = SidobeClient.Configuration.productionBaseURL
+
+    @Flag(name: .long, help: "Start the Sidobe simulator in-process and point the engine at it: no account, no network.")
+    var simulate = false
+
+    @Flag(name: .customLong("dry-run"), help: "Run everything but record sends in the ledger as DRY_RUN instead of performing them.")
+    var dryRun = false
+
+    @Option(name: .long, help: "When the journal is forced to disk: always, everysec or no.")
+    var fsync = "everysec"
+
+    @Option(name: .customLong("snapshot-interval"), help: "Seconds between periodic snapshots.")
+    var snapshotInterval: Double = 300
+
+    @Option(name: .customLong("shutdown-deadline"), help: "Seconds running handlers may take to finish at shutdown.")
+    var shutdownDeadline: Double = 10
+
+    @Flag(name: .customLong("confirm-status"), help: "Confirm a FAILED webhook with GET whatsapp-messages/:id before accepting it (the signature does not cover the body).")
+    var confirmStatus = false
+
+    @Option(name: .customLong("sim-failing-phone"), help: "With --simulate: a phone whose sends always end FAILED (repeatable).")
+    var simFailingPhones: [String] = []
+
+    @Option(name: .customLong("sim-failure-rate"), help: "With --simulate: fraction (0...1) of sends that end FAILED.")
+    var simFailureRate: Double = 0
+
+    @Option(name: .customLong("sim-async-delay-ms"), help: "With --simulate: milliseconds before an async send's status webhook.")
+    var simAsyncDelayMilliseconds: Int = 500
+
+    @Option(name: .customLong("sim-seed"), help: "With --simulate: seed for the simulator's random decisions.")
+    var simSeed: UInt64 = 1
+
+    func validate() throws {
+        if !(0...1).contains(simFailureRate) { throw ValidationError("--sim-failure-rate must be between 0 and 1") }
+        if simAsyncDelayMilliseconds < 0 { throw ValidationError("--sim-async-delay-ms cannot be negative") }
+        if !(snapshotInterval > 0) { throw ValidationError("--snapshot-interval must be positive") }
+        if !(shutdownDeadline >= 0) { throw ValidationError("--shutdown-deadline cannot be negative") }
+    }
+
+    func run() async throws {
+        bootstrapLogging()
+        SidobotMetrics.bootstrap()
+        try await runReportingConfigurationErrors {
+            try await serve()
+        }
+    }
+
+    private func serve() async throws {
+        let logger = Logger(label: "sidobot")
+        let address = try ListenAddress(parsing: listen)
+        guard let fsyncPolicy = FsyncPolicy(rawValue: fsync) else {
+            throw ConfigurationError("bad --fsync '\(fsync)': expected always, everysec or no")
+        }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: rules, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ConfigurationError("the rules folder '\(rules)' does not exist or is not a folder (--rules)")
+        }
+        guard FileManager.default.isReadableFile(atPath: rules) else {
+            throw ConfigurationError("the rules folder '\(rules)' cannot be read (--rules)")
+        }
+        if !simulate && (!simFailingPhones.isEmpty || simFailureRate > 0) {
+            throw ConfigurationError("--sim-* options need --simulate")
+        }
+        let key: SecretKey
+        if simulate {
+            key = Environment.value("SIDOBE_SECRET_KEY").map(SecretKey.init) ?? Self.generatedKey()
+        } else {
+            key = try Environment.secretKey(neededFor: "sidobot run (or use --simulate to run against the built-in simulator)")
+        }
+
+        var simulator: SidobeSimulator?
+        var baseURL = apiBase
+        if simulate {
+            var faults = FaultInjection()
+            faults.seed = simSeed
+            faults.failureRate = simFailureRate
+            faults.failingPhones = Set(simFailingPhones)
+            var configuration = SimulatorConfiguration(secretKey: key, webhookURL: nil)
+            configuration.asyncDeliveryDelay = .milliseconds(simAsyncDelayMilliseconds)
+            configuration.faults = faults
+            if let problem = faults.problem { throw ConfigurationError(problem) }
+            let started = SidobeSimulator(configuration: configuration, logger: Logger(label: "sidobe.simulator"))
+            do {
+                try await started.start(host: "127.0.0.1", port: 0)
+            } catch {
+                throw ConfigurationError("cannot start the simulator: \(error)")
+            }
+            simulator = started
+            baseURL = started.baseURL
+        }
+
+        let client = SidobeClient(configuration: .init(baseURL: baseURL, secretKey: key))
+        var engineConfiguration = EngineConfiguration(rulesFolder: rules, dataFolder: data)
+        engineConfiguration.fsync = fsyncPolicy
+        engineConfiguration.dryRun = dryRun
+        engineConfiguration.snapshotInterval = snapshotInterval
+        let engine = Engine(configuration: engineConfiguration, sidobe: client, logger: Logger(label: "sidobot.engine"))
+
+        var serverConfiguration = ServerConfiguration(host: address.host, port: address.port, secretKey: key,
+                                                      adminToken: Environment.value("SIDOBOT_ADMIN_TOKEN"))
+        serverConfiguration.shutdownDeadline = shutdownDeadline
+        serverConfiguration.confirmFailedStatus = confirmStatus
+        let server = SidobotHTTPServer(engine: engine, configuration: serverConfiguration, logger: Logger(label: "sidobot.server"),
+                                       confirmStatus: { id in try await client.message(id: id).status })
+
+        let webhookHost = Self.loopbackHost(for: address.host)
+        let adminAPI = serverConfiguration.adminToken == nil ? "off (SIDOBOT_ADMIN_TOKEN not set)" : "on"
+        let sidobeShown = simulate ? "simulator at \(baseURL)" : baseURL
+        let inProcessSimulator = simulator
+        var services = server.services { port in
+            let shown = address.host.contains(":") ? "[\(address.host)]" : address.host
+            logger.info("sidobot listening on http://\(shown):\(port)", metadata: [
+                "rules": "\(rules)", "data": "\(data)", "fsync": "\(fsyncPolicy)", "dry_run": "\(dryRun)",
+                "admin_api": "\(adminAPI)",
+                "sidobe": "\(sidobeShown)",
+            ])
+            if let simulator = inProcessSimulator {
+                await simulator.setWebhookURL("http://\(webhookHost):\(port)/webhooks/sidobe")
+            }
+        }
+        if let simulator {
+            // First in the group, so it stops last: after the engine wrote its final snapshot.
+            services.insert(ShutdownHookService { await simulator.stop() }, at: 0)
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        do {
+            try await group.run()
+        } catch let error as EngineStartError {
+            await simulator?.stop()
+            throw ConfigurationError(error.description.replacingOccurrences(of: "\n", with: "; "))
+        } catch {
+            await simulator?.stop()
+            printError("error: \(error)")
+            throw ExitCode.failure
+        }
+        logger.info("stopped")
+    }
+
+    /// Where the in-process simulator reaches the engine: loopback for a wildcard address.
+    static func loopbackHost(for host: String) -> String {
+        switch host {
+        case "0.0.0.0", "": "127.0.0.1"
+        case "::", "[::]": "[::1]"
+        default: host.contains(":") ? "[\(host)]" : host
+        }
+    }
+
+    static func generatedKey() -> SecretKey {
+        var bytes = [UInt8](repeating: 0, count: 24)
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
+        return SecretKey("sim-" + bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined())
+    }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
