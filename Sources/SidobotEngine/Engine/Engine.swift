@@ -44,6 +44,8 @@ public actor Engine {
     var schedulerTask: Task<Void, Never>?
     var maintenanceTask: Task<Void, Never>?
     var watcherTask: Task<Void, Never>?
+    /// The rules folder as last loaded (file → modification time and size), for the watcher.
+    var rulesFingerprint: [String: String] = [:]
     var lastSnapshot: UnixTime
 
     /// Creates an engine. Nothing is read or loaded until ``start()``.
@@ -87,6 +89,7 @@ public actor Engine {
             logger.warning("the journal ended with a partly written record (the machine stopped mid-write); it was set aside in journal.jsonl.torn", metadata: ["bytes": "\(torn)"])
         }
         let files: [(name: String, path: String)]
+        rulesFingerprint = rulesFolderFingerprint()
         do {
             files = try RuleFiles.list(in: configuration.rulesFolder)
         } catch {

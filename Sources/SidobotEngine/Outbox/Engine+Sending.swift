@@ -53,20 +53,13 @@ extension Engine {
         guard let original = store.data.ledger[id] else {
             return [.null, Self.errorValue(code: "NOT_FOUND", message: "message \(id) is not in the ledger (not sent by this engine, or past retention)")]
         }
-        var phone = original.phone
+        var message = resendMessage(of: original)
         if let other = options["phone"] {
-            guard case .string(let p) = other else { throw LuaHostError("bad argument #2 to 'sidobe.resend' (phone must be a string)") }
-            phone = p
+            guard case .string(let phone) = other else { throw LuaHostError("bad argument #2 to 'sidobe.resend' (phone must be a string)") }
+            message.phone = phone
         }
-        let content: OutgoingMessage.Content
-        switch original.messageType {
-        case "IMAGE": content = .image(url: original.imageURL ?? "", caption: original.message)
-        case "DOCS": content = .document(url: original.documentURL ?? "", name: original.documentName ?? "", caption: original.message)
-        default: content = .text(original.message ?? "")
-        }
-        let isAsync = options["async"]?.boolValue ?? false
-        return await send(OutgoingMessage(phone: phone, content: content, isAsync: isAsync), rule: rule, key: nil,
-                          attempt: original.attempt + 1, resendOf: original.id, retry: nil, tag: call.runTag)
+        if let isAsync = options["async"]?.boolValue { message.isAsync = isAsync }
+        return await send(message, rule: rule, key: nil, attempt: original.attempt + 1, resendOf: original.id, retry: nil, tag: call.runTag)
     }
 
     /// `sidobe.message(id)`: the message's details from Sidobe.

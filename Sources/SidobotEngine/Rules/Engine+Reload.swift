@@ -31,6 +31,8 @@ extension Engine {
     /// new version. Reloading a quarantined rule releases it.
     public func reloadRules() async -> RuleReloadReport {
         var report = RuleReloadReport()
+        // Taken before the files are read, so an edit made while they load is noticed next time.
+        rulesFingerprint = rulesFolderFingerprint()
         let files: [(name: String, path: String)]
         do {
             files = try RuleFiles.list(in: configuration.rulesFolder)
@@ -96,7 +98,6 @@ extension Engine {
     /// Polls the rules folder and reloads when a file changed, appeared or disappeared.
     /// Polling (not inotify) so it works the same on every file system, bind mounts included.
     func watchRules() async {
-        var last = rulesFolderFingerprint()
         while !stopping && !Task.isCancelled {
             do {
                 try await Task.sleep(for: .milliseconds(Int64(configuration.reloadPollInterval * 1000)))
@@ -104,8 +105,8 @@ extension Engine {
                 return
             }
             let current = rulesFolderFingerprint()
-            if current != last {
-                last = current
+            if current != rulesFingerprint {
+                rulesFingerprint = current
                 let report = await reloadRules()
                 logger.info("rules folder changed", metadata: ["reload": "\(report)"])
             }

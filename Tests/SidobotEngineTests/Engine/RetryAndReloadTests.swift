@@ -128,6 +128,25 @@ struct HotReloadTests {
         #expect(await h.state("r")["v"] == "old")
     }
 
+    @Test func theRulesFolderIsWatchedOnTheRealClock() async throws {
+        let h = try EngineHarness()
+        h.configuration.reloadPollInterval = 0.05
+        try h.rule("r", #"rule { description = "v1" }"#)
+        let engine = Engine(configuration: h.configuration, sidobe: h.sidobe, clock: SystemClock())
+        try await engine.start()
+        #expect(await engine.ruleSummaries().first?.description == "v1")
+        try h.rule("r", #"rule { description = "version 2" }"#)
+        // Wait for the watcher to notice (bounded: 10 s), polling the engine's own answer.
+        var seen: String?
+        for _ in 0..<500 {
+            seen = await engine.ruleSummaries().first?.description
+            if seen == "version 2" { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(seen == "version 2")
+        try await engine.shutdown()
+    }
+
     @Test func aDeletedRuleLosesItsHandlers() async throws {
         let h = try EngineHarness()
         try h.rule("r", #"on("hook.go", function(ev) state.incr("n") end)"#)
