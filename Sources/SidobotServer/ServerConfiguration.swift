@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Sidobe
 
 /// How the HTTP service runs (DESIGN §6).
@@ -28,16 +29,14 @@ public struct ServerConfiguration: Sendable {
 }
 
 /// Readiness shared by the engine service and the HTTP handlers.
-final class ServerState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var ready = false
-    private var stopping = false
+final class ServerState: Sendable {
+    private let flags = Mutex((ready: false, stopping: false))
 
-    var isReady: Bool { lock.withLock { ready && !stopping } }
-    var isStopping: Bool { lock.withLock { stopping } }
+    var isReady: Bool { flags.withLock { $0.ready && !$0.stopping } }
+    var isStopping: Bool { flags.withLock { $0.stopping } }
 
-    func markReady() { lock.withLock { ready = true } }
-    func markStopping() { lock.withLock { stopping = true } }
+    func markReady() { flags.withLock { $0.ready = true } }
+    func markStopping() { flags.withLock { $0.stopping = true } }
 }
 
 /// Checks `Authorization: Bearer TOKEN` against the configured admin token in constant time.

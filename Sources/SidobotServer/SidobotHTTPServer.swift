@@ -79,6 +79,7 @@ public struct SidobotHTTPServer: Sendable {
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: SidobotMetrics.exposition())))
         }
         addAdminRoutes(to: router)
+        addStatusPageRoutes(to: router)
     }
 
     // MARK: Responses

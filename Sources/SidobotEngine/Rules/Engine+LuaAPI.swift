@@ -88,7 +88,7 @@ extension Engine {
             let key = try Engine.stateKey(arguments)
             var ttl: Duration?
             if !arguments.value(at: 2).isNull { ttl = try Engine.duration(arguments, at: 2) }
-            try engine.apiStateSet(rule: rule, key: key, value: arguments.value(at: 1), ttl: ttl, tag: tag)
+            try engine.apiStateSet(rule: rule, key: key, value: try Engine.data(arguments, at: 1), ttl: ttl, tag: tag)
             return []
         }
         try sync("incr", in: "state") { engine, arguments, tag in
@@ -107,7 +107,7 @@ extension Engine {
 
         // Events.
         try sync("emit") { engine, arguments, tag in
-            try engine.apiEmit(name: try arguments.string(at: 0), payload: arguments.value(at: 1), rule: rule, tag: tag)
+            try engine.apiEmit(name: try arguments.string(at: 0), payload: try Engine.data(arguments, at: 1), rule: rule, tag: tag)
             return []
         }
 
@@ -123,7 +123,7 @@ extension Engine {
         // JSON.
         try state.register("encode", in: "json") { call in
             do {
-                return [.string(try JSONCodec.encode(call.arguments.value(at: 0)))]
+                return [.string(try JSONCodec.encode(try Engine.data(call.arguments, at: 0)))]
             } catch {
                 throw LuaHostError("json.encode: \(error)")
             }
@@ -210,6 +210,15 @@ extension Engine {
         }
     }
 
+    /// A plain (JSON-like) argument. A function is refused: LuaSandbox hands it over as a marker,
+    /// and reading it as a value would make it nil (`state.set(k, fn)` would delete `k`).
+    static func data(_ arguments: LuaArguments, at index: Int) throws(LuaHostError) -> LuaValue {
+        if arguments.isFunction(at: index) {
+            throw arguments.argumentError(at: index, "a function cannot be stored or sent; use nil, booleans, numbers, strings and tables of them")
+        }
+        return arguments.value(at: index)
+    }
+
     static func options(_ arguments: LuaArguments, at index: Int) throws(LuaHostError) -> [String: LuaValue] {
         switch arguments.value(at: index) {
         case .null: return [:]
@@ -278,7 +287,7 @@ extension Engine {
         let name = try arguments.string(at: 1)
         if name.isEmpty { throw arguments.argumentError(at: 1, "the timer name must not be empty") }
         if name.hasPrefix("__") { throw arguments.argumentError(at: 1, "timer names starting with __ are reserved for the engine") }
-        let payload = arguments.value(at: 2)
+        let payload = try Self.data(arguments, at: 2)
         let options = try Self.options(arguments, at: 3)
         var maxLateness: Duration?
         if let value = options["max_lateness"], !value.isNull {

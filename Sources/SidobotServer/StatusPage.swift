@@ -1,0 +1,104 @@
+import Foundation
+import Hummingbird
+import SidobotEngine
+
+// The status page (`GET /ui`, issue 9) and the two admin endpoints it needs beyond DESIGN §6:
+// `GET /api/overview` (the numbers at the top of the page) and `GET /api/messages?limit=N`
+// (recent messages with their status history). The page is static: it holds no data and no
+// secret, so it is served without the token; everything it shows comes from `/api/…` with the
+// token the person typed (kept in the tab's sessionStorage), and from `/metrics`.
+
+/// `GET /api/overview`.
+public struct OverviewBody: Codable, Sendable, Hashable {
+    /// The engine's clock, so the page can show "due in 40 s" without trusting the browser's clock.
+    public var now: String
+    /// Sends waiting for their turn (pacing: global rate and per-recipient gap).
+    public var outboxDepth: Int
+    /// Handler runs going on now.
+    public var activeRuns: Int
+    public var timersPending: Int
+    public var rules: Int
+    public var rulesQuarantined: Int
+    /// Sums over the loaded rules (since each rule was loaded).
+    public var handlerRuns: Int
+    public var handlerErrors: Int
+    public var handlerAborts: Int
+    public var deadLetters: Int
+    /// Messages in the ledger (kept 30 days), and how many are in each current status.
+    public var messages: Int
+    public var messagesByStatus: [String: Int]
+    /// Messages sent (ledger `sent_at`) in the last 60 s and the last 5 minutes.
+    public var sentLastMinute: Int
+    public var sentLast5Minutes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case now, rules, messages
+        case outboxDepth = "outbox_depth", activeRuns = "active_runs", timersPending = "timers_pending"
+        case rulesQuarantined = "rules_quarantined", handlerRuns = "handler_runs", handlerErrors = "handler_errors"
+        case handlerAborts = "handler_aborts", deadLetters = "dead_letters", messagesByStatus = "messages_by_status"
+        case sentLastMinute = "sent_last_minute", sentLast5Minutes = "sent_last_5_minutes"
+    }
+}
+
+/// `GET /api/messages?limit=N`: the most recent messages, newest first.
+public struct MessagesBody: Codable, Sendable, Hashable {
+    public var messages: [MessageInfo]
+}
+
+extension SidobotHTTPServer {
+    /// `/ui` and its assets, `/api/overview` and `/api/messages`.
+    func addStatusPageRoutes(to router: Router<BasicRequestContext>) {
+        // Also answers `/ui/`: the router ignores a trailing slash (registering both traps).
+        router.get("/ui") { _, _ in Self.asset(StatusPageAssets.html, type: "text/html; charset=utf-8") }
+        router.get("/ui/app.css") { _, _ in Self.asset(StatusPageAssets.css, type: "text/css; charset=utf-8") }
+        router.get("/ui/app.js") { _, _ in Self.asset(StatusPageAssets.javascript, type: "text/javascript; charset=utf-8") }
+        router.get("/api/overview") { request, _ in
+            await self.admin(request) { engine in Self.json(await Self.overview(of: engine)) }
+        }
+        router.get("/api/messages") { request, _ in
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
+            return await self.admin(request) { engine in
+                let recent = await engine.messages().suffix(max(1, min(limit, 1000))).reversed()
+                return Self.json(MessagesBody(messages: recent.map(MessageInfo.init)))
+            }
+        }
+    }
+
+    static func overview(of engine: Engine) async -> OverviewBody {
+        let rules = await engine.ruleSummaries()
+        let messages = await engine.messages()
+        let now = await engine.now()
+        let nowSeconds = Double(now.milliseconds) / 1000
+        var byStatus: [String: Int] = [:]
+        var lastMinute = 0
+        var last5Minutes = 0
+        for message in messages {
+            byStatus[message.status, default: 0] += 1
+            let age = nowSeconds - message.sentAt
+            if age <= 60 { lastMinute += 1 }
+            if age <= 300 { last5Minutes += 1 }
+        }
+        return OverviewBody(
+            now: now.description, outboxDepth: await engine.outboxDepth, activeRuns: await engine.activeRunCount,
+            timersPending: await engine.pendingTimers().count, rules: rules.count,
+            rulesQuarantined: rules.count(where: \.quarantined), handlerRuns: rules.reduce(0) { $0 + $1.runs },
+            handlerErrors: rules.reduce(0) { $0 + $1.errors }, handlerAborts: rules.reduce(0) { $0 + $1.aborts },
+            deadLetters: await engine.deadLetters().count, messages: messages.count, messagesByStatus: byStatus,
+            sentLastMinute: lastMinute, sentLast5Minutes: last5Minutes)
+    }
+
+    /// The page's Content-Security-Policy: nothing but this origin; no inline script or style.
+    static let statusPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        + "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+    static func asset(_ text: String, type: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        headers[.contentSecurityPolicy] = statusPageCSP
+        headers[.cacheControl] = "no-store"
+        headers[HTTPFields.Element.Name("X-Content-Type-Options")!] = "nosniff"
+        headers[HTTPFields.Element.Name("Referrer-Policy")!] = "no-referrer"
+        headers[HTTPFields.Element.Name("X-Frame-Options")!] = "DENY"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
