@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // The Lua 5.4 C API, from Debian's liblua5.4-dev.
@@ -126,6 +127,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SidobotEngineTests", dependencies: ["SidobotEngine"], swiftSettings: strict),
+        .testTarget(
+            name: "SidobotPropertyTests",
+            dependencies: [
+                "Sidobe", "SidobotEngine", "LuaSandbox",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SidobotServerTests",
             dependencies: [

@@ -9,9 +9,23 @@ extension Engine {
     /// call before the next run starts, so every rule sees events in arrival order, while a run
     /// waiting on Sidobe holds up nothing.
     func dispatch(_ event: EngineEvent, note: String? = nil, journaled: Bool = true, onlyRule: String? = nil) {
+        var event = event
+        if case .messageStatus(var status) = event.kind, !status.stale, let record = store.data.ledger[status.messageID],
+           !record.history.contains(where: { $0.event == event.id }) {
+            // The ledger knows the message but this event moved nothing: the status arrived before the
+            // engine knew the message (a webhook racing the answer to a sync send), and the answer has
+            // applied it since. Rules already saw it once: now it is a duplicate.
+            status.stale = true
+            event.kind = .messageStatus(status)
+        }
         if case .timer(let timer) = event.kind, timer.name == Self.retryTimerName {
             performRetry(event, timer: timer)
             return
+        }
+        if case .messageStatus(let status) = event.kind, !status.stale, status.status == "FAILED" {
+            // Planned when the event is dispatched, not when it is accepted, so an event dispatched
+            // again after a crash plans it too; planRetry does nothing if it was already planned.
+            planRetry(afterFailureOf: status.messageID)
         }
         let (name, argument, targets, skipped) = route(event, onlyRule: onlyRule)
         var trace = Trace(eventID: event.id, eventName: name, at: event.at, summary: summary(of: event))

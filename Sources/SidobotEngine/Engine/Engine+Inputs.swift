@@ -36,15 +36,12 @@ extension Engine {
             messageID: update.whatsappMessageID, status: status, messageType: update.messageType.rawValue,
             sendAt: update.sendAt, createdAt: webhook.createdAt, stale: stale)), at: now)
         do {
+            // Accepting the event also moves the ledger (one journal record for both).
             try store.commit(.eventAccepted(event, dedupe: true))
-            if store.data.ledger[update.whatsappMessageID] != nil && !stale {
-                try store.commit(.messageStatus(id: update.whatsappMessageID, status: status, at: now.secondsValue, source: "webhook"))
-            }
         } catch {
             throw .journal(error)
         }
         enqueue(event)
-        if status == "FAILED" && !stale { planRetry(afterFailureOf: update.whatsappMessageID) }
         return .accepted(eventID: webhook.id)
     }
 

@@ -13,7 +13,10 @@ extension Engine {
     /// are used up, escalates or raises `message.exhausted`. Journaled like everything else, so a
     /// restart in between loses nothing.
     func planRetry(afterFailureOf messageID: String) {
-        guard let record = store.data.ledger[messageID], let plan = record.retry else { return }
+        guard let record = store.data.ledger[messageID], let plan = record.retry, record.status == "FAILED" else { return }
+        // Once per failure: not if a resend timer is pending, a resend was sent, or it was given up on.
+        guard store.data.retryTimers[messageID] == nil, store.data.ledger.resend(of: messageID) == nil,
+              !store.data.dedupe.contains("x-\(messageID)"), store.data.inflight["x-\(messageID)"] == nil else { return }
         let resendsSoFar = record.attempt - 1
         if resendsSoFar < plan.max {
             var delay = plan.delayMilliseconds(forResend: resendsSoFar + 1)
@@ -112,8 +115,10 @@ extension Engine {
             "reason": .string(reason), "message": record.luaValue,
         ])
         let event = EngineEvent(id: "x-\(record.id)", kind: .custom(name: "message.exhausted", payload: payload, fromRule: nil), at: clock.now())
+        guard !store.data.dedupe.contains(event.id), store.data.inflight[event.id] == nil else { return }
         do {
-            try store.commit(.eventAccepted(event, dedupe: false))
+            // Remembered like a webhook id, so it is raised once even if the failure is replayed.
+            try store.commit(.eventAccepted(event, dedupe: true))
         } catch {
             logJournalFailure(error)
             return

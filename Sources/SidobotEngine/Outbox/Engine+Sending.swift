@@ -131,14 +131,19 @@ extension Engine {
         var record = ledgerRecord(message, id: sent.id, status: "PENDING", rule: rule, key: key, attempt: attempt,
                                   resendOf: resendOf, at: clock.now(), source: "send")
         record.retry = retry
-        commitMessage(record, tag: tag)
-        note(tag: tag, "sent \(sent.messageType) to \(message.phone): \(sent.id) \(sent.status)")
         if sent.status.isFinal {
             // A sync send already knows its outcome: it moves the ledger and fires message.<status>
             // like a webhook would, so a rule sees exactly one message.failed per failed message,
             // whether it was sent sync or async. The webhook that follows is then a stale duplicate.
-            settleSyncStatus(messageID: sent.id, status: sent.status.rawValue, messageType: sent.messageType.rawValue)
+            // The message and its status event are one journal record: a crash between them would
+            // leave the message PENDING for ever (the rule's retry finds it by key and sends nothing).
+            let event = syncStatusEvent(messageID: sent.id, status: sent.status.rawValue, messageType: sent.messageType.rawValue)
+            commitMessage(record, tag: tag, with: event)
+            enqueue(event)
+        } else {
+            commitMessage(record, tag: tag)
         }
+        note(tag: tag, "sent \(sent.messageType) to \(message.phone): \(sent.id) \(sent.status)")
         var result = Self.messageValue(store.data.ledger[sent.id] ?? record, isAsync: sent.isAsync)
         if case .object(var fields) = result {
             fields["status"] = .string(sent.status.rawValue)
@@ -147,20 +152,12 @@ extension Engine {
         return [result]
     }
 
-    func settleSyncStatus(messageID: String, status: String, messageType: String) {
+    /// The `message.<status>` event of a sync send's answer (accepting it moves the ledger).
+    func syncStatusEvent(messageID: String, status: String, messageType: String) -> EngineEvent {
         let now = clock.now()
-        let event = EngineEvent(id: "s-\(messageID)", kind: .messageStatus(MessageStatusEvent(
+        return EngineEvent(id: "s-\(messageID)", kind: .messageStatus(MessageStatusEvent(
             messageID: messageID, status: status, messageType: messageType,
             sendAt: ISO8601Timestamp.format(now.date), createdAt: ISO8601Timestamp.format(now.date))), at: now)
-        do {
-            try store.commit(.eventAccepted(event, dedupe: false))
-            try store.commit(.messageStatus(id: messageID, status: status, at: now.secondsValue, source: "send"))
-        } catch {
-            logJournalFailure(error)
-            return
-        }
-        enqueue(event)
-        if status == "FAILED" { planRetry(afterFailureOf: messageID) }
     }
 
     /// Waits for the global rate and the recipient's minimum gap. Returns an `EXPIRED` error if the
@@ -199,9 +196,13 @@ extension Engine {
         return record
     }
 
-    func commitMessage(_ record: MessageRecord, tag: Int) {
+    func commitMessage(_ record: MessageRecord, tag: Int, with statusEvent: EngineEvent? = nil) {
         do {
-            try store.commit(.messageAdded(record))
+            if let statusEvent {
+                try store.commit(.batch([.messageAdded(record), .eventAccepted(statusEvent, dedupe: false)]))
+            } else {
+                try store.commit(.messageAdded(record))
+            }
         } catch {
             logJournalFailure(error)
         }

@@ -36,11 +36,14 @@ public struct MessageRecord: Sendable, Hashable {
         public var at: Double
         /// Why it changed: `send` (Sidobe's answer), `webhook`, `confirmed` (GET whatsapp-messages), `dry-run`.
         public var source: String
+        /// The event that made the change, if one did.
+        public var event: String?
 
-        public init(status: String, at: Double, source: String) {
+        public init(status: String, at: Double, source: String, event: String? = nil) {
             self.status = status
             self.at = at
             self.source = source
+            self.event = event
         }
     }
 
@@ -89,8 +92,10 @@ extension MessageRecord {
 
     private var luaValueWithHistory: LuaValue {
         guard case .object(var fields) = luaValue else { return luaValue }
-        fields["history"] = .array(history.map {
-            .object(["status": .string($0.status), "at": .double($0.at), "source": .string($0.source)])
+        fields["history"] = .array(history.map { change in
+            var entry: [String: LuaValue] = ["status": .string(change.status), "at": .double(change.at), "source": .string(change.source)]
+            if let event = change.event { entry["event"] = .string(event) }
+            return .object(entry)
         })
         return .object(fields)
     }
@@ -108,7 +113,8 @@ extension MessageRecord {
         isAsync = r.value("is_async").boolValue ?? false
         for entry in try r.array("history") {
             let e = RecordReader(entry, what: "message.history")
-            changes.append(StatusChange(status: try e.string("status"), at: try e.double("at"), source: try e.string("source")))
+            changes.append(StatusChange(status: try e.string("status"), at: try e.double("at"), source: try e.string("source"),
+                                        event: e.optionalString("event")))
         }
         if !changes.isEmpty { history = changes }
     }
@@ -133,6 +139,8 @@ public enum StatusTransition: Sendable, Hashable {
 public struct MessageLedger: Sendable {
     public private(set) var records: TreeDictionary<String, MessageRecord> = [:]
     private var keys: TreeDictionary<String, String> = [:]
+    /// Original message id → the id of its resend (or escalation), to plan each retry once.
+    private var resends: TreeDictionary<String, String> = [:]
     private var order: Deque<(id: String, sentAt: Double)> = []
 
     public init() {}
@@ -151,15 +159,19 @@ public struct MessageLedger: Sendable {
             order.append((record.id, record.sentAt))
         }
         if let key = record.key { keys[Self.keyIndex(rule: record.rule, key: key)] = record.id }
+        if let original = record.resendOf { resends[original] = record.id }
     }
 
+    /// The resend (or escalation) of a message, if one was sent.
+    public func resend(of id: String) -> String? { resends[id] }
+
     /// Applies a status reported for a message, following the one-way state machine.
-    public mutating func apply(status: String, to id: String, at time: Double, source: String) -> StatusTransition {
+    public mutating func apply(status: String, to id: String, at time: Double, source: String, event: String? = nil) -> StatusTransition {
         guard var record = records[id] else { return .unknownMessage }
         guard Self.canMove(from: record.status, to: status) else { return .stale(current: record.status) }
         let from = record.status
         record.status = status
-        record.history.append(.init(status: status, at: time, source: source))
+        record.history.append(.init(status: status, at: time, source: source, event: event))
         records[id] = record
         return .advanced(from: from, to: status)
     }
@@ -181,6 +193,7 @@ public struct MessageLedger: Sendable {
             order.removeFirst()
             if let record = records.removeValue(forKey: first.id) {
                 removed += 1
+                resends.removeValue(forKey: record.id)
                 if let key = record.key {
                     let index = Self.keyIndex(rule: record.rule, key: key)
                     if keys[index] == record.id { keys[index] = nil }

@@ -19,9 +19,13 @@ enum Mutation: Sendable {
     case scheduleFired(key: String, at: UnixTime)
     case deadLetterAdded(DeadLetter)
     case deadLetterRemoved(id: String)
+    /// Several changes that must survive a crash together or not at all: one journal line.
+    case batch([Mutation])
 
     var journalValue: LuaValue {
         switch self {
+        case .batch(let mutations):
+            return .object(["op": "batch", "records": .array(mutations.map(\.journalValue))])
         case .stateSet(let rule, let key, let entry):
             var fields: [String: LuaValue] = ["op": "state.set", "rule": .string(rule), "key": .string(key), "value": entry.value]
             if let expiry = entry.expiresAt { fields["expires"] = .integer(expiry.milliseconds) }
@@ -76,6 +80,10 @@ enum Mutation: Sendable {
             self = .deadLetterAdded(try DeadLetter(journalValue: r.value("letter")))
         case "dead.remove":
             self = .deadLetterRemoved(id: try r.string("id"))
+        case "batch":
+            var mutations: [Mutation] = []
+            for record in try r.array("records") { mutations.append(try Mutation(journalValue: record)) }
+            self = .batch(mutations)
         case let other:
             throw RecordError("unknown record op '\(other)'")
         }

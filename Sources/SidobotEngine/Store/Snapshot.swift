@@ -106,7 +106,11 @@ enum SnapshotCodec {
                     value: e.value("v"), expiresAt: e.optionalInteger("exp").map(UnixTime.init(milliseconds:))))
             }
         }
-        for timer in try r.array("timers") { data.timers.add(try TimerRecord(journalValue: timer)) }
+        for timer in try r.array("timers") {
+            let record = try TimerRecord(journalValue: timer)
+            data.timers.add(record)
+            if let messageID = StoreData.retryMessageID(record) { data.retryTimers[messageID] = record.id }
+        }
         data.timers.restoreNextID(UInt64(try r.integer("next_timer_id")))
         for message in try r.array("messages") { data.ledger.insert(try MessageRecord(journalValue: message)) }
         for entry in try r.array("dedupe") {

@@ -22,23 +22,34 @@ struct StoreData: Sendable {
     var deadLetters: DeadLetterList
     /// The sequence number of the last applied mutation: the journal position a snapshot covers.
     var sequence: UInt64 = 0
+    /// Pending resend timers of declarative retry policies, by message id (derived from the timers,
+    /// so it needs no record of its own): lets a retry be planned exactly once per failure.
+    var retryTimers: [String: TimerID] = [:]
 
     init(dedupeRetention: Double, deadLetterCapacity: Int) {
         dedupe = DedupeSet(retention: dedupeRetention)
         deadLetters = DeadLetterList(capacity: deadLetterCapacity)
     }
 
+    /// Applies one journal record (a batch counts as one).
     mutating func apply(_ mutation: Mutation) {
         sequence += 1
+        applyChange(mutation)
+    }
+
+    private mutating func applyChange(_ mutation: Mutation) {
         switch mutation {
+        case .batch(let mutations):
+            for change in mutations { applyChange(change) }
         case .stateSet(let rule, let key, let entry):
             state.set(rule: rule, key: key, entry: entry)
         case .stateDelete(let rule, let key):
             state.delete(rule: rule, key: key)
         case .timerAdded(let timer):
             timers.add(timer)
+            if let messageID = Self.retryMessageID(timer) { retryTimers[messageID] = timer.id }
         case .timerRemoved(let id, _):
-            timers.remove(id)
+            if let timer = timers.remove(id), let messageID = Self.retryMessageID(timer) { retryTimers[messageID] = nil }
         case .messageAdded(let record):
             ledger.insert(record)
         case .messageStatus(let id, let status, let at, let source):
@@ -46,7 +57,18 @@ struct StoreData: Sendable {
         case .eventAccepted(let event, let dedupe):
             if dedupe { self.dedupe.insert(event.id, at: event.at.secondsValue) }
             inflight[event.id] = InflightEvent(sequence: sequence, event: event)
-            if case .timer(let timer) = event.kind { timers.remove(timer.id) }
+            switch event.kind {
+            case .timer(let timer):
+                timers.remove(timer.id)
+                if let messageID = Self.retryMessageID(timer) { retryTimers[messageID] = nil }
+            case .messageStatus(let status) where !status.stale:
+                // The status moves with the event's acceptance, in the same record, so a crash can
+                // never leave an accepted status unapplied.
+                _ = ledger.apply(status: status.status, to: status.messageID, at: event.at.secondsValue,
+                                 source: event.id.hasPrefix("s-") ? "send" : "webhook", event: event.id)
+            default:
+                break
+            }
         case .eventDone(let id):
             inflight.removeValue(forKey: id)
         case .scheduleFired(let key, let at):
@@ -56,6 +78,11 @@ struct StoreData: Sendable {
         case .deadLetterRemoved(let id):
             deadLetters.remove(id: id)
         }
+    }
+
+    static func retryMessageID(_ timer: TimerRecord) -> String? {
+        guard timer.name == "__retry", case .string(let id)? = timer.payload["message_id"] else { return nil }
+        return id
     }
 
     /// The inflight events in the order they were accepted.

@@ -15,6 +15,8 @@ final class FakeSidobe: SidobeAPI {
     }
 
     let state = Mutex(State())
+    /// Runs after Sidobe "sent" a message and before the answer reaches the engine (to race webhooks).
+    let beforeAnswer = Mutex<(@Sendable (SentMessage) async -> Void)?>(nil)
 
     var sent: [OutgoingMessage] { state.withLock { $0.sent } }
 
@@ -31,7 +33,9 @@ final class FakeSidobe: SidobeAPI {
             state.statuses[id] = status
             return .success(SentMessage(id: id, messageType: message.messageType, status: status, isAsync: message.isAsync))
         }
-        return try result.get()
+        let sent = try result.get()
+        if let hook = beforeAnswer.withLock({ $0 }) { await hook(sent) }
+        return sent
     }
 
     func message(id: String) async throws(SidobeError) -> MessageDetail {

@@ -30,6 +30,43 @@ struct OrderingAndDSTTests {
         #expect(h.sidobe.sent.count == 40)
     }
 
+    @Test(arguments: [true, false])
+    func aWebhookRacingASyncSendsAnswerIsSeenOnce(dispatchedBeforeTheAnswer: Bool) async throws {
+        let h = try EngineHarness()
+        h.sidobe.answerSyncSends(with: .failed)
+        try h.rule("r", """
+            on("hook.go", function(ev) sidobe.send { phone = "+628123123123", message = "x" } end)
+            on("message.failed", function(ev)
+              state.incr("failed")
+              if ev.message then state.incr("with_message") end
+            end)
+            on("message.status", function(ev) if ev.stale then state.incr("stale") end end)
+            """)
+        try await h.start()
+        let engine = h.engine!
+        // Sidobe's webhook for the sync send arrives before the send's answer (and maybe is dispatched).
+        h.sidobe.beforeAnswer.withLock { hook in
+            hook = { sent in
+                let webhook = WebhookEvent(id: "race-\(sent.id)", createdAt: "2026-01-01T00:00:00+07:00", payload: .messageStatus(
+                    MessageStatusUpdate(whatsappMessageID: sent.id, status: .failed, sendAt: "2026-01-01T00:00:00+07:00", messageType: .text)))
+                _ = try? await engine.acceptWebhook(webhook)
+                if dispatchedBeforeTheAnswer { await engine.drainInbox() }
+            }
+        }
+        _ = try await engine.acceptHook(name: "go", body: [], contentType: "text/plain")
+        await engine.settle()
+        let state = await h.state("r")
+        // Never twice with the ledger record. Dispatched before the answer, the webhook reached rules
+        // while the engine did not know the message yet (ev.message nil); dispatched after it, it is stale.
+        #expect(state["with_message"] == .integer(1))
+        #expect(state["failed"] == .integer(dispatchedBeforeTheAnswer ? 2 : 1))
+        #expect(state["stale"] == (dispatchedBeforeTheAnswer ? nil : .integer(1)))
+        // A webhook accepted after the answer, for the same status, is stale.
+        h.sidobe.beforeAnswer.withLock { $0 = nil }
+        _ = try await h.webhook("m1", "FAILED", id: "late")
+        #expect(await h.state("r")["with_message"] == .integer(1))
+    }
+
     @Test func imageAndDocumentSendsCarryTheirFields() async throws {
         let h = try EngineHarness()
         try h.rule("m", """
