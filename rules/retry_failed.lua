@@ -2,11 +2,14 @@
 -- then ask for an escalation.
 --
 -- Hook:  POST /hooks/order {"phone": "+628123123123", "text": "Order 42 has shipped", "order_id": "42", "async": false}
---        sends the text; with order_id the send is idempotent (key "order:<order_id>").
+--        sends the text; with order_id the send is idempotent (key "order:<order_id>"), and an
+--        optional "retry_base" (seconds, with order_id) replaces BASE_SECONDS for that order
+--        (the demo uses 15).
 -- Retry: when a message this rule sent FAILS, it is resent after 1m, 2m, 4m (MAX_RETRIES = 3);
 --        when the last resend fails too, it emits
 --        escalation.needed { phone, text, message_id, first_message_id, attempts, reason }.
--- State: "first:<message_id>" = the id of the first message of its retry chain (1 day TTL).
+-- State: "first:<message_id>" = the id of the first message of its retry chain (1 day TTL);
+--        "base:<key>" = an order's own retry_base, "chain_base:<first id>" = the base of a chain (1 day TTL).
 
 rule { description = "retry failed deliveries with exponential backoff, then escalate" }
 
@@ -20,6 +23,7 @@ on("hook.order", function(ev)
     return
   end
   local key = body.order_id and ("order:" .. tostring(body.order_id)) or nil
+  if key and tonumber(body.retry_base) then state.set("base:" .. key, tonumber(body.retry_base), 86400) end
   local msg, err = sidobe.send { phone = body.phone, message = body.text, key = key, async = body.async == true }
   if not msg then
     -- Refused before delivery (bad number, device problem, Sidobe down after the client's retries).
@@ -42,7 +46,15 @@ on("message.failed", function(ev)
     })
     return
   end
-  local delay = BASE_SECONDS * (1 << retries) -- 60, 120, 240: integer seconds
+  -- The order's key (and so its retry_base) is on the first message of the chain; resends carry none.
+  local base
+  if m.key then
+    base = state.get("base:" .. m.key) or BASE_SECONDS
+    state.set("chain_base:" .. first, base, 86400)
+  else
+    base = state.get("chain_base:" .. first) or BASE_SECONDS
+  end
+  local delay = base * (1 << retries) -- 60, 120, 240 by default: integer seconds
   timer.after(delay, "retry", { message_id = ev.message_id })
   log.info("delivery failed; resending later", { message_id = ev.message_id, in_seconds = delay })
 end)

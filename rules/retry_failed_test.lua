@@ -84,3 +84,12 @@ test("messages of other rules are left alone", function(t)
   t.hook("other", { phone = PHONE })
   t.eq(#t.timers(), 0)
 end)
+
+test("an order can bring its own retry base (the demo uses seconds)", function(t)
+  t.sidobe.answer { status = "FAILED", times = 2 }
+  t.hook("order", { phone = "+628111000111", text = "Order 9", order_id = "9", retry_base = 15 })
+  t.eq(t.timers()[1].in_seconds, 15)
+  t.advance("15s")
+  t.eq(#t.sends(), 2)
+  t.eq(t.timers()[1].in_seconds, 30, "doubles from the order's base")
+end)
