@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Logging
 import Sidobe
 
@@ -26,6 +27,9 @@ public final class SidobeSimulator: Sendable {
     private struct ServerState {
         var generation = 0
         var task: Task<Void, any Error>?
+        /// Runs the HTTP server; stopping goes through its graceful shutdown (in-flight requests
+        /// finish), not task cancellation, which Hummingbird reports as an error.
+        var group: ServiceGroup?
         var host = "127.0.0.1"
         var port: Int?
     }
@@ -69,9 +73,11 @@ public final class SidobeSimulator: Sendable {
             state.generation += 1
             state.host = host
             state.port = nil
+            let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+            state.group = group
             state.task = Task {
                 defer { portSink.finish() }
-                try await app.run()
+                try await group.run()
             }
             return state.generation
         }
@@ -102,16 +108,21 @@ public final class SidobeSimulator: Sendable {
     /// (call ``waitForIdle(timeout:)`` first to let them finish). Does nothing if not running.
     /// The simulator can be started again; its messages and records are kept.
     public func stop() async {
-        let task = server.withLock { state -> Task<Void, any Error>? in
+        let (task, group) = server.withLock { state -> (Task<Void, any Error>?, ServiceGroup?) in
             defer {
                 state.task = nil
+                state.group = nil
                 state.port = nil
             }
-            return state.task
+            return (state.task, state.group)
         }
         guard let task else { return }
         core.cancelPendingWork()
-        task.cancel()
+        if let group {
+            await group.triggerGracefulShutdown()
+        } else {
+            task.cancel()
+        }
         _ = await task.result
         logger.info("Sidobe simulator stopped")
     }
@@ -126,13 +137,18 @@ public final class SidobeSimulator: Sendable {
     public func run(host: String = "127.0.0.1", port: Int = 0, onStarted: @Sendable (Int) async -> Void = { _ in }) async throws {
         let bound = try await start(host: host, port: port)
         await onStarted(bound)
-        guard let task = server.withLock({ $0.task }) else { return }
+        let (running, group) = server.withLock { ($0.task, $0.group) }
+        guard let task = running else { return }
         let core = core
         let result = await withTaskCancellationHandler {
             await task.result
         } onCancel: {
             core.cancelPendingWork()
-            task.cancel()
+            if let group {
+                Task { await group.triggerGracefulShutdown() }
+            } else {
+                task.cancel()
+            }
         }
         let stillOurs = server.withLock { $0.task == task }
         if stillOurs { await stop() }
