@@ -183,14 +183,10 @@ public struct SidobeClient: Sendable {
                 try await configuration.sleep(wait)
             } catch {
                 // Cancelled while waiting: report the failure that caused the wait.
-                throw errorBeforeRetry(error, fallback: error)
+                throw .transport("cancelled while waiting to retry", requestWritten: false)
             }
             attempt += 1
         }
-    }
-
-    private func errorBeforeRetry(_ error: any Error, fallback: any Error) -> SidobeError {
-        .transport("cancelled while waiting to retry", requestWritten: false)
     }
 
     enum Outcome {

@@ -127,7 +127,7 @@ extension TimerRecord {
             "due": .integer(due.milliseconds), "created": .integer(createdAt.milliseconds),
             "late": .string(late.mode == .skip ? "skip" : "fire"),
         ]
-        if let max = late.maxLateness { fields["max_lateness_ms"] = .integer(max.milliseconds) }
+        if let max = late.maxLateness { fields["max_lateness_ms"] = .integer(max.clampedMilliseconds) }
         return .object(fields)
     }
 
@@ -142,13 +142,6 @@ extension TimerRecord {
     }
 }
 
-extension Duration {
-    /// The duration in whole milliseconds (rounded toward zero).
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
 
 /// A journal or snapshot record that does not have the expected shape.
 struct RecordError: Error, CustomStringConvertible {

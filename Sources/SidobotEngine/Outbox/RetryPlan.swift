@@ -54,8 +54,8 @@ public struct RetryPlan: Sendable, Hashable {
         do {
             switch fields["base"] ?? .string("1m") {
             case .string(let text): baseMilliseconds = try DurationText.parseMilliseconds(text)
-            case .integer(let seconds): baseMilliseconds = try DurationText.parse(wholeSeconds: seconds).milliseconds
-            case .double(let seconds): baseMilliseconds = try DurationText.parse(seconds: seconds).milliseconds
+            case .integer(let seconds): baseMilliseconds = try DurationText.parse(wholeSeconds: seconds).clampedMilliseconds
+            case .double(let seconds): baseMilliseconds = try DurationText.parse(seconds: seconds).clampedMilliseconds
             default: throw fail("base must be a duration like \"1m\"")
             }
         } catch let error as LuaHostError {

@@ -11,7 +11,6 @@ enum Mutation: Sendable {
     /// A timer left the pending set: `fired` or `cancelled` (or `skipped` by its late policy).
     case timerRemoved(TimerID, how: String)
     case messageAdded(MessageRecord)
-    case messageStatus(id: String, status: String, at: Double, source: String)
     /// An event was accepted (webhook, hook) or produced (timer, schedule, emit); `dedupe` remembers its id.
     case eventAccepted(EngineEvent, dedupe: Bool)
     /// Every handler run for the event has finished.
@@ -38,8 +37,6 @@ enum Mutation: Sendable {
             return .object(["op": "timer.remove", "id": .integer(Int64(id.rawValue)), "how": .string(how)])
         case .messageAdded(let record):
             return .object(["op": "message.add", "message": record.journalValue])
-        case .messageStatus(let id, let status, let at, let source):
-            return .object(["op": "message.status", "id": .string(id), "status": .string(status), "at": .double(at), "source": .string(source)])
         case .eventAccepted(let event, let dedupe):
             return .object(["op": "event", "event": event.journalValue, "dedupe": .bool(dedupe)])
         case .eventDone(let id):
@@ -67,8 +64,6 @@ enum Mutation: Sendable {
             self = .timerRemoved(TimerID(UInt64(try r.integer("id"))), how: try r.string("how"))
         case "message.add":
             self = .messageAdded(try MessageRecord(journalValue: r.value("message")))
-        case "message.status":
-            self = .messageStatus(id: try r.string("id"), status: try r.string("status"), at: try r.double("at"), source: try r.string("source"))
         case "event":
             guard case .bool(let dedupe)? = r.fields["dedupe"] else { throw RecordError("record.dedupe is missing") }
             self = .eventAccepted(try EngineEvent(journalValue: r.value("event")), dedupe: dedupe)

@@ -52,8 +52,6 @@ struct StoreData: Sendable {
             if let timer = timers.remove(id), let messageID = Self.retryMessageID(timer) { retryTimers[messageID] = nil }
         case .messageAdded(let record):
             ledger.insert(record)
-        case .messageStatus(let id, let status, let at, let source):
-            _ = ledger.apply(status: status, to: id, at: at, source: source)
         case .eventAccepted(let event, let dedupe):
             if dedupe { self.dedupe.insert(event.id, at: event.at.secondsValue) }
             inflight[event.id] = InflightEvent(sequence: sequence, event: event)
