@@ -107,7 +107,12 @@ let package = Package(
         // Benchmarks are commands, not tests: `swift run -c release sidobot-bench MODE` (docs/PERFORMANCE.md).
         .executableTarget(
             name: "sidobot-bench",
-            dependencies: ["LuaSandbox", "CLuaShims"],
+            dependencies: [
+                "LuaSandbox", "CLuaShims", "Sidobe", "SidobeSimulator", "SidobotEngine", "SidobotServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "Sources/SidobotBench",
             swiftSettings: strict
         ),

@@ -44,6 +44,12 @@ public final class LuaState {
     private var nextHandleID: Int64 = 1
     private var hostFunctions: [HostEntry] = []
     private var pendingAsync: PendingAsync?
+
+    /// Called synchronously when a run suspends in an async host function, with the run's tag,
+    /// before the host function starts and before anything else can run on the state's executor.
+    /// A host that batches a run's effects uses it to make them durable at the last moment they
+    /// are known to be complete. It must not call into this state.
+    public var onSuspend: ((_ runTag: Int) -> Void)?
     private var chunkNames: Set<String> = []
     /// Plain fields read and written on every run. Kept behind a pointer the
     /// class owns: no dynamic exclusivity check on the hot path (the class is
@@ -512,6 +518,7 @@ public final class LuaState {
                 return .failed(.host("async host call lost"))
             }
             pendingAsync = nil
+            onSuspend?(run.tag)
             return .awaitHost(p)
         case Int(SB_PLAIN_YIELD):
             let e = LuaError.script(

@@ -36,6 +36,10 @@ public struct SidobeClient: Sendable {
         public var sleep: @Sendable (Duration) async throws -> Void
         /// A source of uniform random numbers in `0..<1` for backoff jitter. Tests replace it for determinism.
         public var random: @Sendable () -> Double
+        /// Called each time Sidobe answers 429, with its `Retry-After`, before the client waits to
+        /// retry or gives up: lets the caller's own rate limiter slow down at the first 429, not
+        /// only once the retries ran out. Called on no particular executor; keep it quick.
+        public var onRateLimited: (@Sendable (_ retryAfter: Duration?) -> Void)?
 
         public init(
             baseURL: String = Configuration.productionBaseURL,
@@ -167,6 +171,7 @@ public struct SidobeClient: Sendable {
                 }
             case .failed(let failure): error = failure
             }
+            if case .rateLimited(_, let retryAfter) = error { configuration.onRateLimited?(retryAfter) }
             guard configuration.retryPolicy.shouldRetry(error, attempt: attempt, idempotent: idempotent) else {
                 if attempt > 1 {
                     logger.warning("Sidobe request failed after retries", metadata: [

@@ -122,51 +122,6 @@ extension WebhookEvent: Codable {
     /// - Throws: ``WebhookDecodingError`` naming the missing or mistyped field, e.g.
     ///   `data.whatsapp_message_id is missing`, or `body is not a JSON object`.
     public static func decode(_ body: some Collection<UInt8>) throws(WebhookDecodingError) -> WebhookEvent {
-        let data = Data(body)
-        do {
-            return try JSONDecoder().decode(WebhookEvent.self, from: data)
-        } catch let error as DecodingError {
-            throw WebhookDecodingError(error)
-        } catch {
-            throw WebhookDecodingError(field: "body", reason: "is not valid JSON")
-        }
-    }
-}
-
-extension WebhookDecodingError {
-    init(_ error: DecodingError) {
-        func path(_ codingPath: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
-            let keys = codingPath + (last.map { [$0] } ?? [])
-            return keys.isEmpty ? "body" : keys.map(\.stringValue).joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            self.init(field: path(context.codingPath, key), reason: "is missing")
-        case .valueNotFound(let type, let context):
-            self.init(field: path(context.codingPath), reason: "is null, expected \(Self.name(type))")
-        case .typeMismatch(let type, let context):
-            if context.codingPath.isEmpty {
-                self.init(field: "body", reason: "body is not a JSON object")
-            } else {
-                self.init(field: path(context.codingPath), reason: "must be a \(Self.name(type))")
-            }
-        case .dataCorrupted(let context):
-            if context.codingPath.isEmpty {
-                self.init(field: "body", reason: "body is not valid JSON")
-            } else {
-                self.init(field: path(context.codingPath), reason: "is invalid: \(context.debugDescription)")
-            }
-        @unknown default:
-            self.init(field: "body", reason: "body could not be decoded")
-        }
-    }
-
-    private static func name(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "string"
-        case is Bool.Type: "boolean"
-        case is Int.Type, is Double.Type: "number"
-        default: "JSON object"
-        }
+        try parse(body).result.get()
     }
 }

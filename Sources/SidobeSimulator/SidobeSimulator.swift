@@ -188,6 +188,9 @@ public final class SidobeSimulator: Sendable {
     /// Every webhook delivery attempt, in the order they ended.
     public func webhookDeliveries() async -> [WebhookDeliveryRecord] { core.webhookDeliveries() }
 
+    /// How many API requests got each HTTP status. See ``SimulatedSidobeCore/answerCounts()``.
+    public func answerCounts() async -> [Int: Int] { core.answerCounts() }
+
     /// Every webhook event created, oldest first, delivered or not.
     public func webhookEvents() async -> [WebhookEvent] { core.webhookEvents() }
 

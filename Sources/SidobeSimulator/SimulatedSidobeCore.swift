@@ -40,6 +40,7 @@ public final class SimulatedSidobeCore: Sendable {
         var events: [WebhookEvent] = []
         var deliveries: [WebhookDeliveryRecord] = []
         var requestCounter: UInt64 = 0
+        var answerCounts: [Int: Int] = [:]
         var sendCounter: UInt64 = 0
         var bucket: TokenBucket?
 
@@ -127,6 +128,12 @@ public final class SimulatedSidobeCore: Sendable {
         state.withLock { $0.events }
     }
 
+    /// How many API requests got each HTTP status (429s from the rate limit, 503s, 200s...), since
+    /// the start or the last ``reset()``.
+    public func answerCounts() -> [Int: Int] {
+        state.withLock { $0.answerCounts }
+    }
+
     /// Every webhook delivery attempt, in the order they ended.
     public func webhookDeliveries() -> [WebhookDeliveryRecord] {
         state.withLock { $0.deliveries }
@@ -152,6 +159,7 @@ public final class SimulatedSidobeCore: Sendable {
             state.plans = [:]
             state.events = []
             state.deliveries = []
+            state.answerCounts = [:]
         }
     }
 
@@ -190,6 +198,7 @@ public final class SimulatedSidobeCore: Sendable {
         let latency = state.withLock { $0.configuration.faults.latency }
         if latency > .zero { try? await clock.sleep(latency) }
         let response = answer(request)
+        state.withLock { $0.answerCounts[response.status, default: 0] += 1 }
         logger.debug("simulator answered", metadata: [
             "simulator.method": "\(request.method.uppercased())",
             "simulator.path": "\(request.path)",

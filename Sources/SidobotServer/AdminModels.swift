@@ -263,7 +263,9 @@ public struct TraceInfo: Codable, Sendable, Hashable {
         notes = trace.notes
         messageIDs = trace.messageIDs
         rules = trace.rules.map { rule in
-            RuleRun(rule: rule.rule, outcome: rule.outcome, detail: rule.detail, actions: rule.actions,
+            RuleRun(rule: rule.rule, outcome: rule.outcome, detail: rule.detail,
+                    actions: rule.actions + (rule.omittedActions > 0
+                        ? ["… and \(rule.omittedActions) more actions (a trace keeps the first \(Trace.maxActionsPerRun) of a run)"] : []),
                     startedAt: rule.startedAt.description, finishedAt: rule.finishedAt?.description,
                     durationMilliseconds: rule.finishedAt.map { $0.milliseconds - rule.startedAt.milliseconds })
         }

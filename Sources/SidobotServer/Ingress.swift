@@ -9,11 +9,6 @@ extension HTTPFields.Element.Name {
     static let webhookSignature = HTTPFields.Element.Name(WebhookSignature.headerName)!
 }
 
-private struct AcceptedBody: Encodable {
-    var status: String
-    var eventID: String
-    enum CodingKeys: String, CodingKey { case status, eventID = "event_id" }
-}
 
 extension SidobotHTTPServer {
     /// `POST /webhooks/sidobe`.
@@ -45,7 +40,9 @@ extension SidobotHTTPServer {
             counters.webhook(.malformed)
             return Self.error(.badRequest, "cannot read the body: \(reason)")
         }
-        guard let id = Self.webhookID(in: body) else {
+        // One pass over the body: the id the signature covers, and the event or the field at fault.
+        let parsed = body.withUnsafeReadableBytes { WebhookEvent.parse($0.bindMemory(to: UInt8.self)) }
+        guard let id = parsed.id else {
             counters.webhook(.malformed)
             logger.info("webhook refused: no readable id", metadata: ["outcome": "malformed"])
             return Self.error(.badRequest, "the body is not a JSON object with a string \"id\" (the signature is computed over it)")
@@ -56,9 +53,10 @@ extension SidobotHTTPServer {
             return Self.error(.unauthorized, "bad X-Webhook-Signature")
         }
         var event: WebhookEvent
-        do {
-            event = try WebhookEvent.decode(body.readableBytesView)
-        } catch {
+        switch parsed.result {
+        case .success(let decoded):
+            event = decoded
+        case .failure(let error):
             counters.webhook(.malformed)
             logger.info("webhook refused: malformed", metadata: ["event": "\(id)", "outcome": "malformed", "reason": "\(error)"])
             return Self.error(.badRequest, error.description)
@@ -91,24 +89,16 @@ extension SidobotHTTPServer {
             if case .messageStatus(let update) = event.payload {
                 logger.info("webhook accepted", metadata: ["event": "\(eventID)", "outcome": "accepted", "message": "\(update.whatsappMessageID)", "status": "\(update.status)"])
             }
-            return Self.json(AcceptedBody(status: "accepted", eventID: eventID))
+            return Self.accepted("accepted", eventID)
         case .duplicate(let eventID):
             // The engine logs the duplicate (one line per outcome).
             counters.webhook(.duplicate)
-            return Self.json(AcceptedBody(status: "duplicate", eventID: eventID))
+            return Self.accepted("duplicate", eventID)
         case .ignored(let eventID, _):
             // The engine logs the unknown type.
             counters.webhook(.ignored)
-            return Self.json(AcceptedBody(status: "ignored", eventID: eventID))
+            return Self.accepted("ignored", eventID)
         }
-    }
-
-    /// The top-level `id` of a webhook body, read without decoding the rest into a model.
-    static func webhookID(in body: ByteBuffer) -> String? {
-        let value: LuaValue? = body.withUnsafeReadableBytes { raw in
-            try? JSONCodec.decode(raw.bindMemory(to: UInt8.self))
-        }
-        return value?["id"]?.stringValue
     }
 
     /// `POST /hooks/{name}`: bearer token, body JSON or text, 202 with the event id.
@@ -148,11 +138,26 @@ extension SidobotHTTPServer {
             let eventID = try await engine.acceptHook(name: name, body: Array(body.readableBytesView), contentType: contentType)
             counters.hook(.accepted)
             logger.info("hook accepted", metadata: ["hook": "\(name)", "event": "\(eventID)", "outcome": "accepted", "bytes": "\(body.readableBytes)"])
-            return Self.json(AcceptedBody(status: "accepted", eventID: eventID), status: .accepted)
+            return Self.accepted("accepted", eventID, status: .accepted)
         } catch {
             logger.error("hook not journaled", metadata: ["hook": "\(name)", "error": "\(error)"])
             return Self.error(.internalServerError, "the event could not be journaled; send it again")
         }
+    }
+
+    /// `{"event_id":"…","status":"…"}`, written directly: this answer is on the hot path, and
+    /// `JSONEncoder` cost several microseconds per request (docs/PERFORMANCE.md).
+    static func accepted(_ status: String, _ eventID: String, status code: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(eventID.utf8.count + 48)
+        buffer.writeStaticString(#"{"event_id":"#)
+        JSONText.appendString(eventID, to: &buffer)
+        buffer.writeStaticString(#","status":""#)
+        buffer.writeString(status)
+        buffer.writeStaticString(#""}"#)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: code, headers: headers, body: ResponseBody(byteBuffer: buffer))
     }
 
     static func isValidHookName(_ name: String) -> Bool {
@@ -160,5 +165,29 @@ extension SidobotHTTPServer {
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
         }
+    }
+}
+
+/// JSON string literals written into a `ByteBuffer`.
+enum JSONText {
+    /// Appends `text` as a quoted JSON string, escaping quotes, backslashes and control characters.
+    static func appendString(_ text: String, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case 0x0A: buffer.writeStaticString("\\n")
+            case 0x0D: buffer.writeStaticString("\\r")
+            case 0x09: buffer.writeStaticString("\\t")
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                buffer.writeStaticString("\\u00")
+                buffer.writeInteger(hex[Int(byte >> 4)])
+                buffer.writeInteger(hex[Int(byte & 0xF)])
+            default: buffer.writeInteger(byte)
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\""))
     }
 }

@@ -123,12 +123,17 @@ struct RunCommand: AsyncParsableCommand {
             baseURL = started.baseURL
         }
 
-        let client = SidobeClient(configuration: .init(baseURL: baseURL, secretKey: key))
+        // Every 429 the client sees slows the engine's sends down, not only a send whose retries ran out.
+        let rateLimitFeedback = RateLimitFeedback()
+        var clientConfiguration = SidobeClient.Configuration(baseURL: baseURL, secretKey: key)
+        clientConfiguration.onRateLimited = { rateLimitFeedback.rateLimited(retryAfter: $0) }
+        let client = SidobeClient(configuration: clientConfiguration)
         var engineConfiguration = EngineConfiguration(rulesFolder: rules, dataFolder: data)
         engineConfiguration.fsync = fsyncPolicy
         engineConfiguration.dryRun = dryRun
         engineConfiguration.snapshotInterval = snapshotInterval
         let engine = Engine(configuration: engineConfiguration, sidobe: client, logger: Logger(label: "sidobot.engine"))
+        rateLimitFeedback.attach(engine)
 
         var serverConfiguration = ServerConfiguration(host: address.host, port: address.port, secretKey: key,
                                                       adminToken: Environment.value("SIDOBOT_ADMIN_TOKEN"))

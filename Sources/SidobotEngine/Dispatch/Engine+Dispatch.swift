@@ -8,7 +8,8 @@ extension Engine {
     /// Each run starts immediately on the engine's executor and goes as far as its first `sidobe.*`
     /// call before the next run starts, so every rule sees events in arrival order, while a run
     /// waiting on Sidobe holds up nothing.
-    func dispatch(_ event: EngineEvent, note: String? = nil, journaled: Bool = true, onlyRule: String? = nil) {
+    func dispatch(_ event: EngineEvent, note: String? = nil, journaled: Bool = true, onlyRule: String? = nil,
+                  exceptRules: Set<String> = []) {
         var event = event
         if case .messageStatus(var status) = event.kind, !status.stale, let record = store.data.ledger[status.messageID],
            !record.history.contains(where: { $0.event == event.id }) {
@@ -27,7 +28,7 @@ extension Engine {
             // again after a crash plans it too; planRetry does nothing if it was already planned.
             planRetry(afterFailureOf: status.messageID)
         }
-        let (name, argument, targets, skipped) = route(event, onlyRule: onlyRule)
+        let (name, argument, targets, skipped) = route(event, onlyRule: onlyRule, exceptRules: exceptRules)
         var trace = Trace(eventID: event.id, eventName: name, at: event.at, summary: summary(of: event))
         if let note { trace.notes.append(note) }
         if case .messageStatus(let m) = event.kind, m.stale {
@@ -41,10 +42,12 @@ extension Engine {
         if case .messageStatus(let m) = event.kind { messageID = m.messageID }
         traces.begin(trace, messageID: messageID)
         guard !targets.isEmpty else {
-            if journaled { finishEvent(event.id) }
+            // Nothing ran, so nothing would run again after a crash: the mark may wait.
+            if journaled { store.deferCompletion(.eventDone(id: event.id)) }
             return
         }
         outstanding[event.id, default: 0] += targets.count
+        for target in targets { ruleRuns[RuleRunKey(eventID: event.id, rule: target.rule.name), default: 0] += 1 }
         // Converted once for every handler it goes to (LuaSandbox's fast path); a value that cannot
         // be converted is reported by each run through the unpacked path.
         let packed = try? LuaPackedValues([argument], limits: configuration.limits)
@@ -62,10 +65,11 @@ extension Engine {
     }
 
     /// The event's name, its Lua table, the handler runs it causes, and the rules it skips (with why).
-    func route(_ event: EngineEvent, onlyRule: String?) -> (String, LuaValue, [Target], [(String, String)]) {
+    func route(_ event: EngineEvent, onlyRule: String?, exceptRules: Set<String> = []) -> (String, LuaValue, [Target], [(String, String)]) {
         var targets: [Target] = []
         var skipped: [(String, String)] = []
-        let candidates = rules.values.filter { onlyRule == nil || $0.name == onlyRule }.sorted { $0.name < $1.name }
+        let candidates = rules.values.filter { (onlyRule == nil || $0.name == onlyRule) && !exceptRules.contains($0.name) }
+            .sorted { $0.name < $1.name }
         func add(_ rule: LoadedRule, _ names: [String], argument: LuaValue? = nil) {
             let functions = names.flatMap { name in rule.handlers(for: name).map { ($0, name) } }
             guard !functions.isEmpty else { return }
@@ -97,7 +101,9 @@ extension Engine {
                 "due": Self.seconds(timer.due), "fired_at": Self.seconds(event.at),
             ])
             let name = "timer." + timer.name
-            if let rule = rules[timer.rule] {
+            if exceptRules.contains(timer.rule) {
+                // Done with it before a restart.
+            } else if let rule = rules[timer.rule] {
                 add(rule, [name])
                 if rule.handlers(for: name).isEmpty { skipped.append((rule.name, "the rule has no on(\"\(name)\") handler (any more); the timer fired into nothing")) }
             } else {
@@ -106,7 +112,9 @@ extension Engine {
             return (name, argument, targets, skipped)
         case .schedule(let ruleName, let handler, let scheduledAt):
             let argument: LuaValue = .object(["scheduled_at": Self.seconds(scheduledAt), "fired_at": Self.seconds(event.at)])
-            if let rule = rules[ruleName], let schedule = rule.registration.schedules.first(where: { $0.key == handler }) {
+            if exceptRules.contains(ruleName) {
+                // Done with it before a restart.
+            } else if let rule = rules[ruleName], let schedule = rule.registration.schedules.first(where: { $0.key == handler }) {
                 if rule.stats.quarantined {
                     skipped.append((rule.name, "quarantined; fix the rule file to release it"))
                 } else {
@@ -166,7 +174,7 @@ extension Engine {
             }
             rule.stats.consecutiveAborts = 0
         } catch {
-            (outcome, detail) = handleFailure(error, rule: rule, event: event)
+            (outcome, detail) = handleFailure(error, rule: rule, event: event, tag: tag)
         }
         let finished = clock.now()
         metrics.handlerRun(rule: rule.name, outcome: outcome)
@@ -177,24 +185,81 @@ extension Engine {
                 trace.rules[index].finishedAt = finished
             }
         }
-        logger.info("handler run finished", metadata: [
+        // Debug, not info: a busy engine runs thousands of handlers a second; failures are logged
+        // above at error, and every run is in its event's trace.
+        logger.debug("handler run finished", metadata: [
             "rule": "\(rule.name)", "event": "\(event.id)", "outcome": "\(outcome)",
         ])
-        runs[tag] = nil
-        if let left = outstanding[event.id] {
-            if left <= 1 {
-                outstanding[event.id] = nil
-                if journaled { finishEvent(event.id) }
-            } else {
-                outstanding[event.id] = left - 1
+        completeRun(tag: tag, rule: rule.name, eventID: event.id, journaled: journaled)
+        checkIdle()
+    }
+
+    /// A run ended: its last changes are journaled in one record with its completion (the rule's,
+    /// or the event's when it was the last run), so a crash keeps all of them or none, and a run
+    /// that never suspended happens exactly once. A run that changed nothing and never suspended
+    /// only defers its completion mark.
+    func completeRun(tag: Int, rule: String, eventID: String, journaled: Bool) {
+        guard let run = runs.removeValue(forKey: tag) else { return }
+        let key = RuleRunKey(eventID: eventID, rule: rule)
+        let ruleLeft = (ruleRuns[key] ?? 1) - 1
+        ruleRuns[key] = ruleLeft > 0 ? ruleLeft : nil
+        let eventLeft = (outstanding[eventID] ?? 1) - 1
+        outstanding[eventID] = eventLeft > 0 ? eventLeft : nil
+        var mark: Mutation?
+        if journaled {
+            if eventLeft <= 0 {
+                mark = .eventDone(id: eventID)
+            } else if ruleLeft <= 0 {
+                mark = .ruleDone(id: eventID, rule: rule)
             }
         }
-        checkIdle()
+        if let mark, run.staged.isEmpty, !run.suspended {
+            store.deferCompletion(mark)
+            return
+        }
+        var records = run.staged
+        if let mark {
+            store.stage(mark)
+            records.append(mark)
+        }
+        commitRunRecords(records, rule: rule, eventID: eventID)
+    }
+
+    /// The run with this tag suspends in a `sidobe.*` call: what it changed so far is journaled
+    /// before the request goes out.
+    func runSuspended(tag: Int) {
+        guard var run = runs[tag], run.isHandlerRun else { return }
+        let staged = run.staged
+        run.staged = []
+        run.suspended = true
+        runs[tag] = run
+        commitRunRecords(staged, rule: run.rule, eventID: run.eventID)
+    }
+
+    func commitRunRecords(_ records: [Mutation], rule: String, eventID: String) {
+        do {
+            try store.commitApplied(records)
+        } catch {
+            logger.error("could not journal a handler run's changes; they are kept in memory and written with the next record",
+                         metadata: ["rule": "\(rule)", "event": "\(eventID)", "error": "\(error)"])
+        }
+    }
+
+    /// A change made by the run with this tag: inside a handler run it is applied now and journaled
+    /// with the run's other changes when the run suspends or ends; elsewhere (a rule's top level,
+    /// the engine's own work) it is journaled now.
+    func record(_ mutation: Mutation, tag: Int) throws(DurabilityError) {
+        if runs[tag]?.isHandlerRun == true {
+            store.stage(mutation)
+            runs[tag]!.staged.append(mutation)
+        } else {
+            try store.commit(mutation)
+        }
     }
 
     /// Records a failed run: counted, logged with file:line, put in the dead-letter list; a limit
     /// abort also rebuilds the rule's state, and quarantines the rule after too many in a row.
-    func handleFailure(_ error: LuaError, rule: LoadedRule, event: EngineEvent) -> (String, String) {
+    func handleFailure(_ error: LuaError, rule: LoadedRule, event: EngineEvent, tag: Int) -> (String, String) {
         let text = error.description
         rule.stats.lastError = text
         var reason = "error"
@@ -217,16 +282,17 @@ extension Engine {
             rule.stats.consecutiveAborts = 0
             logger.error("rule failed", metadata: ["rule": "\(rule.name)", "event": "\(event.id)", "error": "\(text)"])
         }
-        if reason != "cancelled" { addDeadLetter(rule: rule.name, event: event, reason: reason, error: text) }
+        if reason != "cancelled" { addDeadLetter(rule: rule.name, event: event, reason: reason, error: text, tag: tag) }
         return (reason == "limit" ? "aborted" : reason, text)
     }
 
-    func addDeadLetter(rule: String, event: EngineEvent, reason: String, error: String) {
+    /// Keeps a failed input for replay. From a failed run (`tag`), with the run's own changes.
+    func addDeadLetter(rule: String, event: EngineEvent, reason: String, error: String, tag: Int = 0) {
         deadLetterCounter += 1
         let letter = DeadLetter(id: "dl-\(clock.now().milliseconds)-\(deadLetterCounter)", rule: rule, event: event,
                                 reason: reason, error: error, at: clock.now())
         do {
-            try store.commit(.deadLetterAdded(letter))
+            try record(.deadLetterAdded(letter), tag: tag)
         } catch {
             logger.error("could not journal a dead letter", metadata: ["error": "\(error)"])
         }
@@ -259,13 +325,9 @@ extension Engine {
         }
     }
 
-    /// Adds a line to the trace of the run with this tag.
-    func note(tag: Int, _ action: String) {
+    /// Adds a line to the trace of the run with this tag (built only if the trace keeps it).
+    func note(tag: Int, _ action: @autoclosure () -> String) {
         guard let run = runs[tag], !run.eventID.isEmpty else { return }
-        traces.update(run.eventID) { trace in
-            if let index = trace.rules.lastIndex(where: { $0.rule == run.rule && $0.outcome == "running" }) {
-                trace.rules[index].actions.append(action)
-            }
-        }
+        traces.noteAction(run.eventID, rule: run.rule, action)
     }
 }

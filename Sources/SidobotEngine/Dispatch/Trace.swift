@@ -22,10 +22,16 @@ public struct Trace: Sendable, Hashable {
         public var outcome: String
         /// Why, for `skipped`/`error`/`aborted` (with file:line for errors).
         public var detail: String?
+        /// What the run did, in order: the first ``Trace/maxActionsPerRun``; the rest are counted in
+        /// ``omittedActions`` (a loop scheduling a million timers must not keep a million lines).
         public var actions: [String] = []
+        public var omittedActions = 0
         public var startedAt: UnixTime
         public var finishedAt: UnixTime?
     }
+
+    /// How many actions of one rule run a trace keeps.
+    public static let maxActionsPerRun = 200
 
     var approximateBytes: Int {
         var total = 128 + eventID.utf8.count + eventName.utf8.count + summary.utf8.count
@@ -83,11 +89,25 @@ public struct TraceStore: Sendable {
     }
 
     public mutating func update(_ eventID: String, _ body: (inout Trace) -> Void) {
-        guard var trace = traces[eventID] else { return }
-        bytes -= trace.approximateBytes
-        body(&trace)
-        bytes += trace.approximateBytes
-        traces[eventID] = trace
+        // In place: copying the trace out would copy its arrays on every change.
+        guard traces[eventID] != nil else { return }
+        bytes -= traces[eventID]!.approximateBytes
+        body(&traces[eventID]!)
+        bytes += traces[eventID]!.approximateBytes
+    }
+
+    /// Adds an action to the running part of `rule` in the event's trace: kept up to
+    /// ``Trace/maxActionsPerRun``, counted beyond it. `action` is built only when it is kept.
+    public mutating func noteAction(_ eventID: String, rule: String, _ action: () -> String) {
+        guard traces[eventID] != nil,
+              let index = traces[eventID]!.rules.lastIndex(where: { $0.rule == rule && $0.outcome == "running" }) else { return }
+        if traces[eventID]!.rules[index].actions.count < Trace.maxActionsPerRun {
+            let text = action()
+            traces[eventID]!.rules[index].actions.append(text)
+            bytes += 16 + text.utf8.count
+        } else {
+            traces[eventID]!.rules[index].omittedActions += 1
+        }
     }
 
     /// Drops traces older than the retention, then the oldest until the size fits the budget.

@@ -41,8 +41,20 @@ public final class JournalWriter {
         buffer.removeAll(keepingCapacity: true)
         buffer.append(contentsOf: record)
         buffer.append(UInt8(ascii: "\n"))
-        try FileIO.writeAll(fd, buffer, path: path)
-        size += buffer.count
+        try appendLines(buffer)
+    }
+
+    /// Appends complete records (each a JSON object ending in a newline) with one `write(2)` and,
+    /// under `always`, fsyncs them. A write that fails part-way (a full disk) is cut back off, so
+    /// the journal never holds half a record followed by later ones.
+    public func appendLines(_ lines: [UInt8]) throws(DurabilityError) {
+        do {
+            try FileIO.writeAll(fd, lines, path: path)
+        } catch {
+            _ = ftruncate(fd, off_t(size))
+            throw error
+        }
+        size += lines.count
         if policy == .always {
             try FileIO.fsyncFile(fd, path: path)
         } else {

@@ -45,6 +45,14 @@ extension Engine {
         return .accepted(eventID: webhook.id)
     }
 
+    /// Accepts several verified webhooks in one call, each exactly as ``acceptWebhook(_:)`` would, in
+    /// order: one hop onto the engine for the whole batch instead of one per webhook. The results are
+    /// in the same order; a journal failure fails only its own webhook (and the ones after it, which
+    /// cannot be journaled either), so each caller answers its sender as for a single webhook.
+    public func acceptWebhooks(_ webhooks: [WebhookEvent]) -> [Result<WebhookAcceptance, EngineError>] {
+        webhooks.map { webhook in Result { () throws(EngineError) in try acceptWebhook(webhook) } }
+    }
+
     /// Accepts `POST /hooks/{name}`: the body is decoded as JSON when it is JSON, else kept as text.
     /// Returns the event id.
     public func acceptHook(name: String, body: [UInt8], contentType: String) throws(EngineError) -> String {

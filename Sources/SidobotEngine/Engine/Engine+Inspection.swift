@@ -59,6 +59,12 @@ extension Engine {
     /// Sends waiting for their turn (the outbox depth).
     public var outboxDepth: Int { waitingSends }
 
+    /// How many timers are pending (without listing them).
+    public var pendingTimerCount: Int { store.data.timers.count }
+
+    /// How many keys a rule's state holds (expired ones not yet swept included).
+    public func stateKeyCount(rule: String) -> Int { store.data.state.rules[rule]?.count ?? 0 }
+
     /// Handler runs going on now.
     public var activeRunCount: Int { runs.count }
 

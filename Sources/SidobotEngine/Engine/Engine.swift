@@ -38,6 +38,8 @@ public actor Engine {
 
     /// Runs still going per event id; the event is done when its count reaches zero.
     var outstanding: [String: Int] = [:]
+    /// Runs still going per event and rule; the rule is done with the event when it reaches zero.
+    var ruleRuns: [RuleRunKey: Int] = [:]
     var idleWaiters: [CheckedContinuation<Void, Never>] = []
     var started = false
     var stopping = false
@@ -112,7 +114,11 @@ public actor Engine {
         if !interrupted.isEmpty {
             logger.info("re-dispatching events interrupted by the last stop", metadata: ["events": "\(interrupted.count)"])
         }
-        for event in interrupted { dispatch(event, note: "dispatched again after a restart") }
+        for inflight in interrupted {
+            let note = inflight.doneRules.isEmpty ? "dispatched again after a restart"
+                : "dispatched again after a restart, except to \(inflight.doneRules.sorted().joined(separator: ", ")) (done with it before the stop)"
+            dispatch(inflight.event, note: note, exceptRules: inflight.doneRules)
+        }
         dispatch(EngineEvent(id: "engine.start@\(now.milliseconds)", kind: .engineStart, at: now), journaled: false)
         logger.info("engine started", metadata: ["rules": "\(rules.count)", "timers": "\(store.data.timers.count)"])
         if !isVirtualTime { startBackgroundTasks() }

@@ -9,6 +9,7 @@ import Foundation
 /// | `sidobot_handler_runs_total` | counter | `rule`, `outcome` (ran, error, aborted, cancelled) |
 /// | `sidobot_sends_total` | counter | `status` (PENDING, SUCCESS, FAILED, DRY_RUN, error), `code` |
 /// | `sidobot_outbox_depth` | gauge | sends waiting for their turn |
+/// | `sidobot_send_rate` | gauge | the send rate in force (sends/s): the configured one, lower after 429s |
 /// | `sidobot_timers_pending` | gauge | |
 /// | `sidobot_timer_lateness_seconds` | histogram | how late timers fired |
 /// | `sidobot_journal_fsync_seconds` | histogram | |
@@ -17,6 +18,7 @@ struct EngineMetrics {
     private var runs: [String: Counter] = [:]
     private var sends: [String: Counter] = [:]
     let outboxDepth = Gauge(label: "sidobot_outbox_depth")
+    let sendRate = Gauge(label: "sidobot_send_rate")
     let timersPending = Gauge(label: "sidobot_timers_pending")
     let timerLateness = CoreMetrics.Timer(label: "sidobot_timer_lateness_seconds", preferredDisplayUnit: .seconds)
     let journalFsync = CoreMetrics.Timer(label: "sidobot_journal_fsync_seconds", preferredDisplayUnit: .seconds)

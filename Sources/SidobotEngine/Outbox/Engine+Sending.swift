@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import LuaSandbox
 import Sidobe
+import Synchronization
 
 /// The kind of `sidobe.send*` call.
 enum SendKind {
@@ -118,7 +119,7 @@ extension Engine {
         do {
             sent = try await sidobe.send(message)
         } catch {
-            if case .rateLimited = error { bucket.throttled(now: clock.now().secondsValue) }
+            if case .rateLimited(_, let retryAfter) = error { throttleSends(retryAfter: retryAfter) }
             note(tag: tag, "send to \(message.phone) failed: \(error)")
             metrics.send(status: "error", code: error.code)
             if error.isRetryable, let run = runs[tag], let event = store.data.inflight[run.eventID]?.event {
@@ -161,22 +162,62 @@ extension Engine {
     }
 
     /// Waits for the global rate and the recipient's minimum gap. Returns an `EXPIRED` error if the
-    /// send waited longer than its time-to-live. Under a virtual clock there is no pacing.
+    /// send would wait longer than its time-to-live. Under a virtual clock there is no pacing.
+    ///
+    /// Each send reserves its slot in the bucket and at the recipient, then sleeps once until it; a
+    /// 429 that comes back meanwhile makes the reservation stale, and it is made again at the
+    /// lower rate.
     func waitForTurn(phone: String, tag: Int) async -> LuaValue? {
         guard !isVirtualTime else { return nil }
-        let start = clock.now()
+        let start = clock.now().secondsValue
+        let timeToLive = configuration.sendTimeToLive
         waitingSends += 1
         defer { waitingSends -= 1 }
+        var ownSlot: Double?
         while true {
-            let now = clock.now()
-            let wait = max(pacing.wait(for: phone, now: now.secondsValue), bucket.take(now: now.secondsValue))
-            if wait <= 0 { return nil }
-            if now.secondsValue + wait - start.secondsValue > configuration.sendTimeToLive {
+            let now = clock.now().secondsValue
+            let recipientWait = pacing.wait(for: phone, now: now, ignoring: ownSlot)
+            let wait = recipientWait > 0 ? recipientWait : bucket.waitIfReserved(now: now)
+            if now + wait - start > timeToLive {
                 note(tag: tag, "send to \(phone) expired after waiting for its turn")
-                return Self.errorValue(code: "EXPIRED", message: "the send waited longer than its time-to-live (\(Int(configuration.sendTimeToLive)) s) for the rate limit")
+                return Self.errorValue(code: "EXPIRED", message: "the send would wait longer than its time-to-live (\(Int(timeToLive)) s) for the rate limit")
             }
-            try? await clock.sleep(until: now + .milliseconds(Int64((wait * 1000).rounded(.up))))
+            if recipientWait > 0 {
+                try? await clock.sleep(until: Self.time(now + recipientWait))
+                continue
+            }
+            let slot = bucket.reserve(now: now)
+            let generation = bucket.generation
+            metrics.sendRate.record(bucket.currentRate)
+            pacing.record(phone, at: slot, now: now)
+            ownSlot = slot
+            if slot > now { try? await clock.sleep(until: Self.time(slot)) }
+            if bucket.generation == generation { return nil }
+            // Sidobe answered 429 while this send waited: its slot was planned at the old rate.
         }
+    }
+
+    static func time(_ seconds: Double) -> UnixTime { UnixTime(milliseconds: Int64((seconds * 1000).rounded(.up))) }
+
+    /// Sidobe answered 429: sends slow down (the rate halves, at most once a second) and, with a
+    /// `Retry-After`, wait until it has passed.
+    func throttleSends(retryAfter: Duration?) {
+        let before = bucket.currentRate
+        bucket.throttled(now: clock.now().secondsValue, retryAfter: retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 })
+        metrics.sendRate.record(bucket.currentRate)
+        if bucket.currentRate < before {
+            logger.warning("Sidobe is rate limiting (429): sends slowed down", metadata: [
+                "rate_per_second": "\(bucket.currentRate)", "configured_rate": "\(bucket.configuredRate)",
+                "retry_after": "\(retryAfter.map { "\($0)" } ?? "none")",
+            ])
+        }
+    }
+
+    /// Tells the engine that Sidobe answered 429 (from any executor). Connect it to the client with
+    /// ``RateLimitFeedback``, so sends slow down at the first 429 the client sees, not only when a
+    /// send's retries ran out.
+    public nonisolated func sidobeRateLimited(retryAfter: Duration?) {
+        Task { await self.throttleSends(retryAfter: retryAfter) }
     }
 
     func ledgerRecord(_ message: OutgoingMessage, id: String, status: String, rule: String, key: String?, attempt: Int,
@@ -240,5 +281,29 @@ extension SidobeError {
         case .serverError(let failure): failure.httpStatus == 503
         default: false
         }
+    }
+}
+
+/// Carries Sidobe's 429s from a ``SidobeClient`` to the engine that paces the sends. The client is
+/// made before the engine (the engine is given it), so the link is made afterwards:
+///
+/// ```swift
+/// let feedback = RateLimitFeedback()
+/// var configuration = SidobeClient.Configuration(secretKey: key)
+/// configuration.onRateLimited = { feedback.rateLimited(retryAfter: $0) }
+/// let engine = Engine(configuration: engineConfiguration, sidobe: SidobeClient(configuration: configuration))
+/// feedback.attach(engine)
+/// ```
+public final class RateLimitFeedback: Sendable {
+    private let engine = Mutex<Engine?>(nil)
+
+    public init() {}
+
+    /// The engine to tell.
+    public func attach(_ engine: Engine) { self.engine.withLock { $0 = engine } }
+
+    /// Sidobe answered 429 (pass this as `SidobeClient.Configuration.onRateLimited`).
+    public func rateLimited(retryAfter: Duration?) {
+        engine.withLock { $0 }?.sidobeRateLimited(retryAfter: retryAfter)
     }
 }

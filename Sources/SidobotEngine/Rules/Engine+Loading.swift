@@ -7,6 +7,27 @@ struct RunContext {
     let rule: String
     let eventID: String
     let eventName: String
+    /// Changes the run made since it last gave up the engine, applied and waiting to be journaled
+    /// together (see ``Engine/record(_:tag:)``).
+    var staged: [Mutation] = []
+    /// Whether the run has suspended in a `sidobe.*` call (its earlier changes are journaled).
+    var suspended = false
+
+    init(tag: Int, rule: String, eventID: String, eventName: String) {
+        self.tag = tag
+        self.rule = rule
+        self.eventID = eventID
+        self.eventName = eventName
+    }
+
+    /// A handler run for an event (not a rule's top level while it loads, nor the engine's own work).
+    var isHandlerRun: Bool { !eventID.isEmpty }
+}
+
+/// One rule's runs for one event, counted so the rule's completion can be journaled.
+struct RuleRunKey: Hashable {
+    let eventID: String
+    let rule: String
 }
 
 extension Engine {

@@ -10,6 +10,8 @@ import LuaSandbox
 /// tag LuaSandbox passes along.
 extension Engine {
     func installAPI(in state: LuaState, rule: String) throws(LuaError) {
+        // A run's changes are journaled when it suspends in a sidobe.* call, before the request.
+        state.onSuspend = Engine.suspensionObserver(self)
         /// Registers a synchronous function whose body runs isolated to the engine (it is called from
         /// inside a Lua run, which always runs on the engine's executor).
         func sync(_ name: String, in table: String? = nil,
@@ -177,6 +179,11 @@ extension Engine {
         }
     }
 
+    /// Tells the engine (isolated: LuaSandbox calls it from inside a run) that a run suspends.
+    nonisolated static func suspensionObserver(_ engine: Engine) -> (Int) -> Void {
+        { [unowned engine] tag in engine.assumeIsolated { $0.runSuspended(tag: tag) } }
+    }
+
     /// Like ``hostFunction(_:_:)`` for `on`, `every` and `cron`: only while the rule loads, and keeps
     /// the Lua function argument.
     nonisolated static func registrationFunction(
@@ -303,7 +310,7 @@ extension Engine {
         let id = store.data.timers.nextID
         let record = TimerRecord(id: TimerID(id), rule: rule, name: name, payload: payload, due: due, createdAt: now, late: late)
         do {
-            try store.commit(.timerAdded(record))
+            try self.record(.timerAdded(record), tag: tag)
         } catch {
             throw LuaHostError("timer not set: \(error)")
         }
@@ -315,7 +322,7 @@ extension Engine {
     func apiCancelTimer(_ text: String, rule: String, tag: Int) throws(LuaHostError) -> [LuaValue] {
         guard let id = TimerID(text), let record = store.data.timers[id], record.rule == rule else { return [.bool(false)] }
         do {
-            try store.commit(.timerRemoved(id, how: "cancelled"))
+            try self.record(.timerRemoved(id, how: "cancelled"), tag: tag)
         } catch {
             throw LuaHostError("timer not cancelled: \(error)")
         }
@@ -342,7 +349,7 @@ extension Engine {
             mutation = .stateSet(rule: rule, key: key, entry: StateEntry(value: value, expiresAt: ttl.map { clock.now() + $0 }))
         }
         do {
-            try store.commit(mutation)
+            try record(mutation, tag: tag)
         } catch {
             throw LuaHostError("state not saved: \(error)")
         }
@@ -364,7 +371,7 @@ extension Engine {
         let (sum, overflow) = base.addingReportingOverflow(by)
         if overflow { throw LuaHostError("state.incr: '\(key)' would overflow") }
         do {
-            try store.commit(.stateSet(rule: rule, key: key, entry: StateEntry(value: .integer(sum), expiresAt: expiry)))
+            try record(.stateSet(rule: rule, key: key, entry: StateEntry(value: .integer(sum), expiresAt: expiry)), tag: tag)
         } catch {
             throw LuaHostError("state not saved: \(error)")
         }
@@ -380,11 +387,13 @@ extension Engine {
         let event = EngineEvent(id: "e-\(UUID().uuidString.lowercased())", kind: .custom(name: name, payload: payload, fromRule: rule), at: clock.now())
         note(tag: tag, "emitted \(name) (\(event.id))")
         do {
-            try store.commit(.eventAccepted(event, dedupe: false))
+            try record(.eventAccepted(event, dedupe: false), tag: tag)
         } catch {
             throw LuaHostError("event not emitted: \(error)")
         }
-        dispatch(event)
+        // Dispatched once the emitting run gives up the engine (and its record, which holds this
+        // event, is written): never nested inside the emitting handler.
+        enqueue(event)
     }
 
     func apiLog(level: Logger.Level, text: String, fields: [String: LuaValue], rule: String, tag: Int) {

@@ -26,6 +26,9 @@ final class EngineStore {
     private let fsync: FsyncPolicy
     private var journal: JournalWriter?
     private var scratch: [UInt8] = []
+    /// Changes applied to ``data`` whose journal record is not written yet: deferred completion
+    /// marks, and a run's changes whose write failed. Written first by the next journal write.
+    private(set) var unwritten: [Mutation] = []
     private(set) var snapshotInProgress = false
 
     init(dataFolder: String?, fsync: FsyncPolicy, dedupeRetention: Double, deadLetterCapacity: Int) {
@@ -91,20 +94,80 @@ final class EngineStore {
         return report
     }
 
-    /// Journals `mutation` (fsynced under `always`), then applies it.
+    /// Journals `mutation` (fsynced under `always`), then applies it. Changes applied earlier but
+    /// not written yet (``unwritten``) go first, in the same write.
     func commit(_ mutation: Mutation) throws(DurabilityError) {
-        if let journal {
-            guard case .object(var fields) = mutation.journalValue else { return }
-            fields["seq"] = .integer(Int64(data.sequence + 1))
-            scratch.removeAll(keepingCapacity: true)
+        try write(mutation)
+        data.apply(mutation)
+    }
+
+    /// Applies a change made by a handler run now; the engine journals it with the run's other
+    /// changes (``commitApplied(_:)``) when the run gives up the engine: when it suspends in a
+    /// `sidobe.*` call or ends. Nothing else runs on the engine in between, so no acknowledgement,
+    /// snapshot or other run can see it unjournaled.
+    func stage(_ mutation: Mutation) {
+        data.applyUnsequenced(mutation)
+    }
+
+    /// Journals changes already applied (by ``stage(_:)``) as one record: they survive a crash
+    /// together or not at all. If the journal cannot be written, they are kept and written before
+    /// the next record (the error is rethrown for the caller to log).
+    func commitApplied(_ mutations: [Mutation]) throws(DurabilityError) {
+        guard !mutations.isEmpty else { return }
+        let record = mutations.count == 1 ? mutations[0] : .batch(mutations)
+        do {
+            try write(record)
+            data.sequence += 1
+        } catch {
+            unwritten.append(record)
+            throw error
+        }
+    }
+
+    /// Applies a completion mark that may wait for the next journal write (or the next
+    /// ``flushUnwritten()``, once a second): the completion of runs that changed nothing, so that a
+    /// webhook costs one journal write, not two. If the process dies first, those runs run again
+    /// after the restart, and they change nothing again.
+    func deferCompletion(_ mutation: Mutation) {
+        data.applyUnsequenced(mutation)
+        unwritten.append(mutation)
+    }
+
+    /// Writes the changes that were applied but not journaled yet, if any.
+    func flushUnwritten() throws(DurabilityError) {
+        guard !unwritten.isEmpty, journal != nil else {
+            if journal == nil { unwritten.removeAll() }
+            return
+        }
+        try write(nil)
+    }
+
+    /// One `write(2)`: the unwritten changes (as one batch record, applied already) and then
+    /// `mutation` (applied by the caller once this returns), each with its sequence number.
+    private func write(_ mutation: Mutation?) throws(DurabilityError) {
+        guard let journal else {
+            unwritten.removeAll()
+            return
+        }
+        scratch.removeAll(keepingCapacity: true)
+        var sequence = data.sequence
+        let pending = unwritten.isEmpty ? nil : (unwritten.count == 1 ? unwritten[0] : Mutation.batch(unwritten))
+        for record in [pending, mutation] {
+            guard let record, case .object(var fields) = record.journalValue else { continue }
+            sequence += 1
+            fields["seq"] = .integer(Int64(sequence))
             do {
                 try JSONCodec.encode(.object(fields), into: &scratch)
             } catch {
                 throw DurabilityError(path: journal.path, reason: "cannot encode a journal record: \(error)")
             }
-            try journal.append(scratch)
+            scratch.append(UInt8(ascii: "\n"))
         }
-        data.apply(mutation)
+        try journal.appendLines(scratch)
+        if pending != nil {
+            unwritten.removeAll(keepingCapacity: true)
+            data.sequence += 1
+        }
     }
 
     /// Runs `body` on the data without journaling: only for derived, non-durable upkeep
@@ -115,12 +178,18 @@ final class EngineStore {
     /// what became of it (fired as an event, or skipped), which replay applies the same way.
     func takeDueTimer(now: UnixTime) -> TimerRecord? { data.timers.popDue(now: now) }
 
-    /// The `everysec` tick.
-    func syncJournal() throws(DurabilityError) { try journal?.sync() }
+    /// The once-a-second tick: writes deferred records, then fsyncs under `everysec`.
+    func syncJournal() throws(DurabilityError) {
+        try flushUnwritten()
+        try journal?.sync()
+    }
 
     /// Starts a snapshot: a cheap consistent copy and the journal position it covers.
     func beginSnapshot() -> (copy: StoreData, journalOffset: Int)? {
         guard paths != nil, let journal, !snapshotInProgress else { return nil }
+        // The snapshot must not cover a change whose record is still to be written: its sequence
+        // number would come after the snapshot's and replay would apply it twice.
+        guard (try? flushUnwritten()) != nil else { return nil }
         snapshotInProgress = true
         return (data, journal.byteCount)
     }
@@ -147,5 +216,8 @@ final class EngineStore {
         try finishSnapshot(journalOffset: started.journalOffset)
     }
 
-    func close() throws(DurabilityError) { try journal?.close() }
+    func close() throws(DurabilityError) {
+        try flushUnwritten()
+        try journal?.close()
+    }
 }

@@ -15,6 +15,9 @@ enum Mutation: Sendable {
     case eventAccepted(EngineEvent, dedupe: Bool)
     /// Every handler run for the event has finished.
     case eventDone(id: String)
+    /// Every run of one rule for the event has finished (others may still be going): after a
+    /// restart the event is dispatched again only to the rules not done with it.
+    case ruleDone(id: String, rule: String)
     case scheduleFired(key: String, at: UnixTime)
     case deadLetterAdded(DeadLetter)
     case deadLetterRemoved(id: String)
@@ -41,6 +44,8 @@ enum Mutation: Sendable {
             return .object(["op": "event", "event": event.journalValue, "dedupe": .bool(dedupe)])
         case .eventDone(let id):
             return .object(["op": "event.done", "id": .string(id)])
+        case .ruleDone(let id, let rule):
+            return .object(["op": "event.rule_done", "id": .string(id), "rule": .string(rule)])
         case .scheduleFired(let key, let at):
             return .object(["op": "schedule", "key": .string(key), "at": .integer(at.milliseconds)])
         case .deadLetterAdded(let letter):
@@ -69,6 +74,8 @@ enum Mutation: Sendable {
             self = .eventAccepted(try EngineEvent(journalValue: r.value("event")), dedupe: dedupe)
         case "event.done":
             self = .eventDone(id: try r.string("id"))
+        case "event.rule_done":
+            self = .ruleDone(id: try r.string("id"), rule: try r.string("rule"))
         case "schedule":
             self = .scheduleFired(key: try r.string("key"), at: UnixTime(milliseconds: try r.integer("at")))
         case "dead.add":

@@ -7,7 +7,7 @@ import LuaSandbox
 /// {"format": 1, "sequence": 1234, "saved_at": 1767225600000,
 ///  "state": {"RULE": {"KEY": {"v": VALUE, "exp": MS}}},
 ///  "timers": [TIMER...], "next_timer_id": 43, "messages": [MESSAGE...],
-///  "dedupe": [["EVENT_ID", SECONDS]...], "inflight": [EVENT...],
+///  "dedupe": [["EVENT_ID", SECONDS]...], "inflight": [EVENT...],   // EVENT may carry "done_rules": [RULE...]
 ///  "schedules": {"RULE/HANDLER": MS}, "dead_letters": [LETTER...]}
 /// ```
 /// `sequence` is the journal position the snapshot covers: replay skips journal records at or below it.
@@ -66,10 +66,15 @@ enum SnapshotCodec {
         }
         raw("],\"inflight\":[")
         first = true
-        for event in data.inflightInOrder {
+        for inflight in data.inflightInOrder {
             if !first { raw(",") }
             first = false
-            try JSONCodec.encode(event.journalValue, into: &out)
+            var value = inflight.event.journalValue
+            if !inflight.doneRules.isEmpty, case .object(var fields) = value {
+                fields["done_rules"] = .array(inflight.doneRules.sorted().map(LuaValue.string))
+                value = .object(fields)
+            }
+            try JSONCodec.encode(value, into: &out)
         }
         raw("],\"schedules\":")
         try JSONCodec.encode(.object(data.schedules.mapValues { .integer($0.milliseconds) }), into: &out)
@@ -129,7 +134,8 @@ enum SnapshotCodec {
         for event in try r.array("inflight") {
             sequence += 1
             let decoded = try EngineEvent(journalValue: event)
-            data.inflight[decoded.id] = InflightEvent(sequence: sequence, event: decoded)
+            let doneRules = Set((event["done_rules"]?.arrayValue ?? []).compactMap(\.stringValue))
+            data.inflight[decoded.id] = InflightEvent(sequence: sequence, event: decoded, doneRules: doneRules)
         }
         for (key, at) in r.value("schedules").objectValue ?? [:] {
             guard let ms = at.int64Value else { throw RecordError("snapshot.schedules.\(key) is not a time") }

@@ -5,6 +5,8 @@ import LuaSandbox
 struct InflightEvent: Sendable, Hashable {
     var sequence: UInt64
     var event: EngineEvent
+    /// Rules whose runs for this event have all ended: after a restart the event goes only to the others.
+    var doneRules: Set<String> = []
 }
 
 /// Everything the engine remembers, as plain values.
@@ -34,13 +36,15 @@ struct StoreData: Sendable {
     /// Applies one journal record (a batch counts as one).
     mutating func apply(_ mutation: Mutation) {
         sequence += 1
-        applyChange(mutation)
+        applyUnsequenced(mutation)
     }
 
-    private mutating func applyChange(_ mutation: Mutation) {
+    /// Applies a change whose record gets its sequence number when it is written (a handler run's
+    /// staged changes, a deferred completion mark).
+    mutating func applyUnsequenced(_ mutation: Mutation) {
         switch mutation {
         case .batch(let mutations):
-            for change in mutations { applyChange(change) }
+            for change in mutations { applyUnsequenced(change) }
         case .stateSet(let rule, let key, let entry):
             state.set(rule: rule, key: key, entry: entry)
         case .stateDelete(let rule, let key):
@@ -69,6 +73,8 @@ struct StoreData: Sendable {
             }
         case .eventDone(let id):
             inflight.removeValue(forKey: id)
+        case .ruleDone(let id, let rule):
+            inflight[id]?.doneRules.insert(rule)
         case .scheduleFired(let key, let at):
             schedules[key] = at
         case .deadLetterAdded(let letter):
@@ -84,7 +90,7 @@ struct StoreData: Sendable {
     }
 
     /// The inflight events in the order they were accepted.
-    var inflightInOrder: [EngineEvent] {
-        inflight.values.sorted { $0.sequence < $1.sequence }.map(\.event)
+    var inflightInOrder: [InflightEvent] {
+        inflight.values.sorted { $0.sequence < $1.sequence }
     }
 }

@@ -26,9 +26,46 @@ struct PacingTests {
     }
 
     @Test func throttlingNeverGoesBelowTheMinimum() {
-        var bucket = TokenBucket(rate: 8, burst: 1, minimumRate: 1, now: 0)
-        for _ in 0..<20 { bucket.throttled(now: 0) }
+        var bucket = TokenBucket(rate: 8, burst: 1, minimumRate: 1, recoveryInterval: 100, now: 0)
+        for second in 0..<20 { bucket.throttled(now: Double(second)) }
         #expect(bucket.currentRate == 1)
+    }
+
+    @Test func a429StormWithinASecondHalvesOnce() {
+        // The requests already in flight come back 429 together: one decrease, not one per answer.
+        var bucket = TokenBucket(rate: 40, burst: 1, now: 0)
+        for i in 0..<10 { bucket.throttled(now: 5 + Double(i) * 0.05) }
+        #expect(bucket.currentRate == 20)
+        #expect(bucket.generation == 10)
+        bucket.throttled(now: 6.5)
+        #expect(bucket.currentRate == 10)
+    }
+
+    @Test func reservationsQueueOneIntervalApart() {
+        var bucket = TokenBucket(rate: 10, burst: 2, now: 0)
+        let slots = (0..<5).map { _ in bucket.reserve(now: 0) }
+        #expect(slots[0] == 0 && slots[1] == 0)
+        for (slot, expected) in zip(slots[2...], [0.1, 0.2, 0.3]) { #expect(abs(slot - expected) < 1e-9) }
+        // A later reservation queues behind the debt, and peeking takes nothing.
+        #expect(abs(bucket.waitIfReserved(now: 0.05) - 0.35) < 1e-9)
+        #expect(abs(bucket.reserve(now: 0.05) - 0.4) < 1e-9)
+    }
+
+    @Test func retryAfterHoldsEverySendUntilItPassed() {
+        var bucket = TokenBucket(rate: 10, burst: 5, now: 0)
+        let before = bucket.generation
+        bucket.throttled(now: 1, retryAfter: 2)
+        #expect(bucket.generation == before + 1)
+        #expect(bucket.reserve(now: 1) >= 3 - 1e-9)
+    }
+
+    @Test func aReservedRecipientSlotHoldsTheNextSendToThatPhone() {
+        var pacing = RecipientPacing(minimumGap: 1)
+        pacing.record("+62811", at: 10, now: 2)
+        #expect(pacing.wait(for: "+62811", now: 2) == 9)
+        // The send that holds the slot is not held back by it when it asks again.
+        #expect(pacing.wait(for: "+62811", now: 2, ignoring: 10) == 0)
+        #expect(pacing.wait(for: "+62812", now: 2) == 0)
     }
 
     @Test func recipientGap() {

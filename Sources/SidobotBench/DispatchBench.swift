@@ -1,0 +1,80 @@
+import Foundation
+import LuaSandbox
+import Sidobe
+import SidobotEngine
+
+/// `dispatch`: events/s from acceptance through the dispatcher into one trivial Lua handler, in
+/// process, beside the direct C-API loop of `lua-dispatch` in the same run.
+enum DispatchBench {
+    static let known = [
+        "events": "events per round (default 200000)",
+        "rounds": "rounds; the best of each variant is reported (default 3)",
+    ]
+
+    static let rule = #"on("message.status", function(ev) local s = ev.status end)"#
+
+    static func main(_ args: [String]) async -> Int32 {
+        do {
+            let options = try BenchOptions(args, mode: "dispatch", known: known)
+            let events = try options.int("events", 200_000)
+            let rounds = try options.int("rounds", 3)
+            let direct = try LuaDispatchBench.DirectLoop()
+            _ = direct.measure(calls: events / 10)
+            var best: [String: Double] = [:]
+            let variants = ["batch, memory", "batch, journal", "one hop each, memory"]
+            for round in 1...max(1, rounds) {
+                best["direct", default: 0] = max(best["direct", default: 0], direct.measure(calls: events))
+                for variant in variants {
+                    let rate = try await measure(variant: variant, events: events, round: round)
+                    best[variant, default: 0] = max(best[variant, default: 0], rate)
+                }
+            }
+            let base = best["direct"] ?? 1
+            var table = Table(header: ["variant", "events/s", "vs direct C loop"])
+            table.rows.append(["direct C API loop (lua-dispatch (1)): table + pcall", Format.int(base), "1.00"])
+            let names = [
+                "batch, memory": "engine: acceptWebhooks(batch), in-memory store",
+                "batch, journal": "engine: acceptWebhooks(batch), journal (everysec)",
+                "one hop each, memory": "engine: await acceptWebhook per event, in-memory",
+            ]
+            for variant in variants {
+                let rate = best[variant] ?? 0
+                table.rows.append([names[variant]!, Format.int(rate), Format.fixed(rate / base)])
+            }
+            print("dispatch: \(events) events per round, best of \(rounds); each event: dedupe, route, trace, one Lua run, done")
+            print(table.render())
+            print("target: batch, memory ≥ 0.50 of the direct loop")
+            return 0
+        } catch let error as BenchUsageError {
+            print(error)
+            return 2
+        } catch {
+            print("dispatch: \(error)")
+            return 1
+        }
+    }
+
+    static func measure(variant: String, events: Int, round: Int) async throws -> Double {
+        let harness = try await EngineHarness.start(label: "dispatch", rules: ["trivial": rule],
+                                                    journal: variant.contains("journal") ? .everysec : nil)
+        defer { harness.folder.remove() }
+        let batch = Webhooks.make(events, prefix: "r\(round)-\(variant.hashValue & 0xffff)")
+        let engine = harness.engine
+        let start = BenchClock.nanos()
+        if variant.hasPrefix("one hop") {
+            for webhook in batch { _ = try await engine.acceptWebhook(webhook) }
+        } else {
+            // In chunks, as an ingress batching concurrent requests would hand them over.
+            var index = 0
+            while index < batch.count {
+                let end = min(batch.count, index + 1024)
+                _ = await engine.acceptWebhooks(Array(batch[index..<end]))
+                index = end
+            }
+        }
+        await engine.settle()
+        let seconds = BenchClock.seconds(since: start)
+        try? await engine.shutdown(deadline: 5)
+        return Double(events) / seconds
+    }
+}
