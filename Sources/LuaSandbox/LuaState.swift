@@ -91,7 +91,7 @@ public final class LuaState {
         }
     }
 
-    private struct PendingAsync {
+    struct PendingAsync {
         let name: String
         let body: LuaAsyncHostFunction
         let arguments: LuaArguments
@@ -431,7 +431,7 @@ public final class LuaState {
 
     // MARK: - Runs
 
-    private struct Run {
+    struct Run {
         var co: OpaquePointer
         var ref: Int32
         var budget: SBBudget
@@ -613,6 +613,42 @@ public final class LuaState {
         case .failed(let error): throw error
         case .awaitHost(let pending): return try await continueRun(run, pending)
         }
+    }
+
+    /// Starts `function` in a new coroutine with `packed` arguments and runs it synchronously as far
+    /// as it goes: to its end (``LuaRunStart/finished(_:)``), or to its first async host function
+    /// call (``LuaRunStart/suspended(_:)``), to be continued with ``resume(_:)``.
+    ///
+    /// The same as ``run(_:packed:tag:)``, for a host that runs many handlers of which most never
+    /// suspend: those cost no task and no `await`. Limits, errors and the `tag` are as for
+    /// ``run(_:arguments:tag:)``.
+    public func start(_ function: LuaFunction, packed: LuaPackedValues, tag: Int = 0) throws(LuaError) -> LuaRunStart {
+        var run = try startRun(function, packed)
+        run.tag = tag
+        return try begin(&run)
+    }
+
+    /// ``start(_:packed:tag:)`` with arguments converted from ``LuaValue``s.
+    public func start(_ function: LuaFunction, arguments: [LuaValue] = [], tag: Int = 0) throws(LuaError) -> LuaRunStart {
+        var run = try startRun(function, arguments)
+        run.tag = tag
+        return try begin(&run)
+    }
+
+    private func begin(_ run: inout Run) throws(LuaError) -> LuaRunStart {
+        switch step(&run) {
+        case .finished(let values): return .finished(values)
+        case .failed(let error): throw error
+        case .awaitHost(let pending): return .suspended(LuaSuspendedRun(run: run, pending: pending, stateID: stateID))
+        }
+    }
+
+    /// Continues a run that ``start(_:packed:tag:)`` left suspended: performs its async host call,
+    /// resumes it, and so on until it ends. Returns its results, or throws as ``run(_:arguments:tag:)``.
+    /// A suspended run must be resumed exactly once, on this state.
+    public func resume(_ suspended: LuaSuspendedRun) async throws(LuaError) -> [LuaValue] {
+        guard suspended.stateID == stateID else { throw .invalidHandle }
+        return try await continueRun(suspended.run, suspended.pending)
     }
 
     private func continueRun(_ started: Run, _ first: PendingAsync) async throws(LuaError) -> [LuaValue] {
@@ -819,4 +855,19 @@ extension ValueWriter {
         var w = self
         w.writeMessage(message)
     }
+}
+
+/// How ``LuaState/start(_:packed:tag:)`` left a run.
+public enum LuaRunStart {
+    /// The run ended without suspending; these are its results.
+    case finished([LuaValue])
+    /// The run called an async host function: continue it with ``LuaState/resume(_:)``.
+    case suspended(LuaSuspendedRun)
+}
+
+/// A run waiting at its first async host function call. Not `Sendable`: it belongs to its state.
+public struct LuaSuspendedRun {
+    let run: LuaState.Run
+    let pending: LuaState.PendingAsync
+    let stateID: UInt64
 }

@@ -31,6 +31,24 @@ public struct LuaPackedValues: Sendable {
         count = values.count
     }
 
+    /// Packs one argument, a table with these fields (distinct keys), without building a
+    /// `[String: LuaValue]` first: what an event table costs when it is made for one delivery.
+    public init(table fields: [(String, LuaValue)], limits: LuaLimits = .default) throws(LuaConversionError) {
+        let b = UnsafeMutablePointer<SBBuffer>.allocate(capacity: 1)
+        b.initialize(to: SBBuffer(data: nil, len: 0, cap: 0))
+        defer {
+            sb_buffer_free(b)
+            b.deallocate()
+        }
+        var w = ValueWriter(
+            buffer: b, maxDepth: min(max(1, limits.maxValueDepth), 512), maxElements: max(1, limits.maxValueElements))
+        do { try w.appendObject(fields) } catch { throw error.error(context: "argument #1") }
+        var packed: [UInt8] = []
+        if let d = b.pointee.data { packed = Array(UnsafeBufferPointer(start: d, count: b.pointee.len)) }
+        bytes = packed
+        count = 1
+    }
+
     /// Copies the packed bytes into a C buffer (replacing its contents).
     func copy(into buffer: UnsafeMutablePointer<SBBuffer>) -> Bool {
         buffer.pointee.len = 0

@@ -68,6 +68,23 @@ struct ValueWriter {
         if !ok { throw failure ?? EncodeFailure(problem: .hostMemory, detail: "") }
     }
 
+    /// Appends one table given as distinct string keys and values, in order (no dictionary to build).
+    mutating func appendObject(_ fields: [(String, LuaValue)]) throws(EncodeFailure) {
+        nodes += 1
+        var ok = tagged(SB_TAG_OBJECT, UInt32(fields.count))
+        if ok {
+            for (k, v) in fields {
+                if !bytes(k) || !write(v, depth: 1) {
+                    failure?.path.append(.key(k))
+                    ok = false
+                    break
+                }
+            }
+        }
+        buf.pointee.len = len
+        if !ok { throw failure ?? EncodeFailure(problem: .hostMemory, detail: "") }
+    }
+
     private mutating func fail(_ problem: LuaConversionError.Problem, _ detail: String) -> Bool {
         failure = EncodeFailure(problem: problem, detail: detail)
         return false

@@ -9,6 +9,7 @@ enum DispatchBench {
     static let known = [
         "events": "events per round (default 200000)",
         "rounds": "rounds; the best of each variant is reported (default 3)",
+        "only": "batch-memory | batch-journal | one-hop (for profiling one variant)",
     ]
 
     static let rule = #"on("message.status", function(ev) local s = ev.status end)"#
@@ -21,7 +22,12 @@ enum DispatchBench {
             let direct = try LuaDispatchBench.DirectLoop()
             _ = direct.measure(calls: events / 10)
             var best: [String: Double] = [:]
-            let variants = ["batch, memory", "batch, journal", "one hop each, memory"]
+            let keys = ["batch-memory": "batch, memory", "batch-journal": "batch, journal", "one-hop": "one hop each, memory"]
+            var variants = ["batch, memory", "batch, journal", "one hop each, memory"]
+            if let only = options.string("only") {
+                guard let variant = keys[only] else { throw BenchUsageError(mode: "dispatch", known: known, problem: "--only \(only)?") }
+                variants = [variant]
+            }
             for round in 1...max(1, rounds) {
                 best["direct", default: 0] = max(best["direct", default: 0], direct.measure(calls: events))
                 for variant in variants {
@@ -39,6 +45,7 @@ enum DispatchBench {
             ]
             for variant in variants {
                 let rate = best[variant] ?? 0
+                guard rate > 0 else { continue }
                 table.rows.append([names[variant]!, Format.int(rate), Format.fixed(rate / base)])
             }
             print("dispatch: \(events) events per round, best of \(rounds); each event: dedupe, route, trace, one Lua run, done")

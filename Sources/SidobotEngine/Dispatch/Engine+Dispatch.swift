@@ -28,32 +28,30 @@ extension Engine {
             // again after a crash plans it too; planRetry does nothing if it was already planned.
             planRetry(afterFailureOf: status.messageID)
         }
-        let (name, argument, targets, skipped) = route(event, onlyRule: onlyRule, exceptRules: exceptRules)
-        var trace = Trace(eventID: event.id, eventName: name, at: event.at, summary: summary(of: event))
+        let routed = route(event, onlyRule: onlyRule, exceptRules: exceptRules)
+        var trace = Trace(eventID: event.id, eventName: routed.name, at: event.at, summary: summary(of: event))
         if let note { trace.notes.append(note) }
         if case .messageStatus(let m) = event.kind, m.stale {
             trace.notes.append("stale status: the message is already \(store.data.ledger[m.messageID]?.status ?? "final"); only message.status handlers run, with ev.stale = true")
         }
-        for (rule, reason) in skipped {
+        for (rule, reason) in routed.skipped {
             trace.rules.append(.init(rule: rule, outcome: "skipped", detail: reason, startedAt: event.at, finishedAt: event.at))
         }
-        if targets.isEmpty && skipped.isEmpty { trace.notes.append("no rule listens for \(name)") }
+        if routed.targets.isEmpty && routed.skipped.isEmpty { trace.notes.append("no rule listens for \(routed.name)") }
         var messageID: String?
         if case .messageStatus(let m) = event.kind { messageID = m.messageID }
-        traces.begin(trace, messageID: messageID)
-        guard !targets.isEmpty else {
+        let position = traces.begin(trace, messageID: messageID)
+        guard !routed.targets.isEmpty else {
             // Nothing ran, so nothing would run again after a crash: the mark may wait.
             if journaled { store.deferCompletion(.eventDone(id: event.id)) }
             return
         }
-        outstanding[event.id, default: 0] += targets.count
-        for target in targets { ruleRuns[RuleRunKey(eventID: event.id, rule: target.rule.name), default: 0] += 1 }
+        let count = DispatchCount(eventID: event.id, journaled: journaled, targets: routed.targets.map(\.rule.name))
         // Converted once for every handler it goes to (LuaSandbox's fast path); a value that cannot
         // be converted is reported by each run through the unpacked path.
-        let packed = try? LuaPackedValues([argument], limits: configuration.limits)
-        for target in targets {
-            startRun(rule: target.rule, function: target.function, argument: target.argument ?? argument,
-                     packed: target.argument == nil ? packed : nil, event: event, eventName: target.eventName, journaled: journaled)
+        let packed = try? LuaPackedValues(table: routed.fields, limits: configuration.limits)
+        for target in routed.targets {
+            startRun(target, packed: packed, fields: routed.fields, event: event, count: count, tracePosition: position)
         }
     }
 
@@ -61,81 +59,124 @@ extension Engine {
         var rule: LoadedRule
         var function: LuaFunction
         var eventName: String
-        var argument: LuaValue?
     }
 
-    /// The event's name, its Lua table, the handler runs it causes, and the rules it skips (with why).
-    func route(_ event: EngineEvent, onlyRule: String?, exceptRules: Set<String> = []) -> (String, LuaValue, [Target], [(String, String)]) {
+    /// The event's name, its Lua table (as fields), the handler runs it causes, and the rules it skips (with why).
+    struct Routed {
+        var name: String
+        var fields: [(String, LuaValue)]
         var targets: [Target] = []
         var skipped: [(String, String)] = []
-        let candidates = rules.values.filter { (onlyRule == nil || $0.name == onlyRule) && !exceptRules.contains($0.name) }
-            .sorted { $0.name < $1.name }
-        func add(_ rule: LoadedRule, _ names: [String], argument: LuaValue? = nil) {
-            let functions = names.flatMap { name in rule.handlers(for: name).map { ($0, name) } }
-            guard !functions.isEmpty else { return }
-            if rule.stats.quarantined {
-                skipped.append((rule.name, "quarantined after \(rule.stats.consecutiveAborts) consecutive aborts; fix the rule file to release it"))
-                return
+    }
+
+    /// The handlers listening for one event name (or for a status and `message.status`), rule by
+    /// rule in name order: computed once per name and kept until the set of rules changes.
+    func listeners(for names: [String]) -> [RouteEntry] {
+        let key = names.joined(separator: "|")
+        if let cached = routeCache[key] { return cached }
+        let entries = rules.values.sorted { $0.name < $1.name }.compactMap { rule -> RouteEntry? in
+            let handlers = names.flatMap { name in rule.handlers(for: name).map { (function: $0, eventName: name) } }
+            return handlers.isEmpty ? nil : RouteEntry(rule: rule, handlers: handlers)
+        }
+        routeCache[key] = entries
+        return entries
+    }
+
+    func route(_ event: EngineEvent, onlyRule: String?, exceptRules: Set<String> = []) -> Routed {
+        func add(_ entries: [RouteEntry], to routed: inout Routed) {
+            for entry in entries {
+                let rule = entry.rule
+                if let onlyRule, rule.name != onlyRule { continue }
+                if !exceptRules.isEmpty, exceptRules.contains(rule.name) { continue }
+                if rule.stats.quarantined {
+                    routed.skipped.append((rule.name, "quarantined after \(rule.stats.consecutiveAborts) consecutive aborts; fix the rule file to release it"))
+                    continue
+                }
+                for handler in entry.handlers {
+                    routed.targets.append(Target(rule: rule, function: handler.function, eventName: handler.eventName))
+                }
             }
-            for (function, name) in functions { targets.append(Target(rule: rule, function: function, eventName: name, argument: argument)) }
         }
         switch event.kind {
         case .messageStatus(let m):
-            var fields: [String: LuaValue] = [
-                "event_id": .string(event.id), "message_id": .string(m.messageID), "status": .string(m.status),
-                "message_type": .string(m.messageType), "send_at": .string(m.sendAt), "created_at": .string(m.createdAt),
+            var fields: [(String, LuaValue)] = [
+                ("event_id", .string(event.id)), ("message_id", .string(m.messageID)), ("status", .string(m.status)),
+                ("message_type", .string(m.messageType)), ("send_at", .string(m.sendAt)), ("created_at", .string(m.createdAt)),
             ]
-            if let record = store.data.ledger[m.messageID] { fields["message"] = record.luaValue }
-            if m.stale { fields["stale"] = .bool(true) }
-            let specific = "message." + m.status.lowercased()
-            let names = m.stale ? ["message.status"] : [specific, "message.status"]
-            for rule in candidates { add(rule, names) }
-            return (m.stale ? "message.status" : specific, .object(fields), targets, skipped)
+            if let record = store.data.ledger[m.messageID] { fields.append(("message", record.luaValue)) }
+            if m.stale { fields.append(("stale", .bool(true))) }
+            let specific = Self.statusEventName(m.status)
+            var routed = Routed(name: m.stale ? "message.status" : specific, fields: fields)
+            add(listeners(for: m.stale ? ["message.status"] : [specific, "message.status"]), to: &routed)
+            return routed
         case .hook(let name, let body, let contentType):
-            let argument: LuaValue = .object(["event_id": .string(event.id), "name": .string(name), "body": body, "content_type": .string(contentType)])
-            for rule in candidates { add(rule, ["hook." + name]) }
-            return ("hook." + name, argument, targets, skipped)
-        case .timer(let timer):
-            let argument: LuaValue = .object([
-                "timer_id": .string(timer.id.description), "name": .string(timer.name), "payload": timer.payload,
-                "due": Self.seconds(timer.due), "fired_at": Self.seconds(event.at),
+            let eventName = "hook." + name
+            var routed = Routed(name: eventName, fields: [
+                ("event_id", .string(event.id)), ("name", .string(name)), ("body", body), ("content_type", .string(contentType)),
             ])
+            add(listeners(for: [eventName]), to: &routed)
+            return routed
+        case .timer(let timer):
             let name = "timer." + timer.name
+            var routed = Routed(name: name, fields: [
+                ("timer_id", .string(timer.id.description)), ("name", .string(timer.name)), ("payload", timer.payload),
+                ("due", Self.seconds(timer.due)), ("fired_at", Self.seconds(event.at)),
+            ])
             if exceptRules.contains(timer.rule) {
                 // Done with it before a restart.
             } else if let rule = rules[timer.rule] {
-                add(rule, [name])
-                if rule.handlers(for: name).isEmpty { skipped.append((rule.name, "the rule has no on(\"\(name)\") handler (any more); the timer fired into nothing")) }
+                let handlers = rule.handlers(for: name)
+                if rule.stats.quarantined, !handlers.isEmpty {
+                    routed.skipped.append((rule.name, "quarantined after \(rule.stats.consecutiveAborts) consecutive aborts; fix the rule file to release it"))
+                } else if handlers.isEmpty {
+                    routed.skipped.append((rule.name, "the rule has no on(\"\(name)\") handler (any more); the timer fired into nothing"))
+                } else {
+                    for function in handlers { routed.targets.append(Target(rule: rule, function: function, eventName: name)) }
+                }
             } else {
-                skipped.append((timer.rule, "the rule that set this timer is no longer loaded"))
+                routed.skipped.append((timer.rule, "the rule that set this timer is no longer loaded"))
             }
-            return (name, argument, targets, skipped)
+            return routed
         case .schedule(let ruleName, let handler, let scheduledAt):
-            let argument: LuaValue = .object(["scheduled_at": Self.seconds(scheduledAt), "fired_at": Self.seconds(event.at)])
+            var routed = Routed(name: handler, fields: [("scheduled_at", Self.seconds(scheduledAt)), ("fired_at", Self.seconds(event.at))])
             if exceptRules.contains(ruleName) {
                 // Done with it before a restart.
             } else if let rule = rules[ruleName], let schedule = rule.registration.schedules.first(where: { $0.key == handler }) {
                 if rule.stats.quarantined {
-                    skipped.append((rule.name, "quarantined; fix the rule file to release it"))
+                    routed.skipped.append((rule.name, "quarantined; fix the rule file to release it"))
                 } else {
-                    targets.append(Target(rule: rule, function: schedule.function, eventName: handler, argument: nil))
+                    routed.targets.append(Target(rule: rule, function: schedule.function, eventName: handler))
                 }
             } else {
-                skipped.append((ruleName, "the schedule \(handler) is no longer registered"))
+                routed.skipped.append((ruleName, "the schedule \(handler) is no longer registered"))
             }
-            return (handler, argument, targets, skipped)
+            return routed
         case .custom(let name, let payload, let fromRule):
-            var fields: [String: LuaValue] = ["name": .string(name), "payload": payload, "event_id": .string(event.id)]
+            var fields: [(String, LuaValue)] = [("name", .string(name)), ("payload", payload), ("event_id", .string(event.id))]
             if name == "message.exhausted", case .object(let details) = payload {
                 // Raised by the engine: its details are the event's own fields, like a message event's.
-                fields.merge(details) { current, _ in current }
+                for (key, value) in details.sorted(by: { $0.key < $1.key }) where !fields.contains(where: { $0.0 == key }) {
+                    fields.append((key, value))
+                }
             }
-            if let fromRule { fields["from_rule"] = .string(fromRule) }
-            for rule in candidates { add(rule, [name]) }
-            return (name, .object(fields), targets, skipped)
+            if let fromRule { fields.append(("from_rule", .string(fromRule))) }
+            var routed = Routed(name: name, fields: fields)
+            add(listeners(for: [name]), to: &routed)
+            return routed
         case .engineStart:
-            for rule in candidates { add(rule, ["engine.start"]) }
-            return ("engine.start", .object(["started_at": Self.seconds(event.at)]), targets, skipped)
+            var routed = Routed(name: "engine.start", fields: [("started_at", Self.seconds(event.at))])
+            add(listeners(for: ["engine.start"]), to: &routed)
+            return routed
+        }
+    }
+
+    /// `message.failed` for `FAILED`, and so on (the common ones without building a string).
+    static func statusEventName(_ status: String) -> String {
+        switch status {
+        case "FAILED": "message.failed"
+        case "SUCCESS": "message.success"
+        case "PENDING": "message.pending"
+        default: "message." + status.lowercased()
         }
     }
 
@@ -150,47 +191,74 @@ extension Engine {
         }
     }
 
-    func startRun(rule: LoadedRule, function: LuaFunction, argument: LuaValue, packed: LuaPackedValues?,
-                  event: EngineEvent, eventName: String, journaled: Bool) {
+    /// Starts one handler run. It runs synchronously up to its end or its first `sidobe.*` call;
+    /// only a run that suspends gets a task to continue in.
+    func startRun(_ target: Target, packed: LuaPackedValues?, fields: [(String, LuaValue)], event: EngineEvent,
+                  count: DispatchCount, tracePosition: TraceStore.Position) {
+        let rule = target.rule
         let tag = allocateRunTag()
-        runs[tag] = RunContext(tag: tag, rule: rule.name, eventID: event.id, eventName: eventName)
+        var context = RunContext(tag: tag, rule: rule.name, eventID: event.id, eventName: target.eventName)
+        context.dispatch = count
+        context.tracePosition = tracePosition
+        runs[tag] = context
         let started = clock.now()
-        traces.update(event.id) { $0.rules.append(.init(rule: rule.name, outcome: "running", startedAt: started)) }
+        traces.update(tracePosition) { $0.rules.append(.init(rule: rule.name, outcome: "running", startedAt: started)) }
         rule.stats.runs += 1
-        Task.immediate {
-            await self.execute(tag: tag, rule: rule, function: function, argument: argument, packed: packed, event: event, journaled: journaled)
+        let start: LuaRunStart
+        do {
+            if let packed {
+                start = try rule.state.start(target.function, packed: packed, tag: tag)
+            } else {
+                start = try rule.state.start(target.function, arguments: [.object(Dictionary(fields, uniquingKeysWith: { first, _ in first }))], tag: tag)
+            }
+        } catch {
+            finishRun(tag: tag, rule: rule, event: event, failure: error)
+            return
+        }
+        switch start {
+        case .finished:
+            finishRun(tag: tag, rule: rule, event: event, failure: nil)
+        case .suspended(let suspended):
+            Task.immediate {
+                var failure: LuaError?
+                do {
+                    _ = try await rule.state.resume(suspended)
+                } catch let error as LuaError {
+                    failure = error
+                } catch {
+                    failure = .host("\(error)")
+                }
+                self.finishRun(tag: tag, rule: rule, event: event, failure: failure)
+            }
         }
     }
 
-    func execute(tag: Int, rule: LoadedRule, function: LuaFunction, argument: LuaValue, packed: LuaPackedValues?,
-                 event: EngineEvent, journaled: Bool) async {
+    /// A handler run ended, well or not: counted, traced, and completed in the journal.
+    func finishRun(tag: Int, rule: LoadedRule, event: EngineEvent, failure: LuaError?) {
         var outcome = "ran"
         var detail: String?
-        do {
-            if let packed {
-                _ = try await rule.state.run(function, packed: packed, tag: tag)
-            } else {
-                _ = try await rule.state.run(function, arguments: [argument], tag: tag)
-            }
+        if let failure {
+            (outcome, detail) = handleFailure(failure, rule: rule, event: event, tag: tag)
+        } else {
             rule.stats.consecutiveAborts = 0
-        } catch {
-            (outcome, detail) = handleFailure(error, rule: rule, event: event, tag: tag)
         }
         let finished = clock.now()
-        metrics.handlerRun(rule: rule.name, outcome: outcome)
-        traces.update(event.id) { trace in
-            if let index = trace.rules.lastIndex(where: { $0.rule == rule.name && $0.outcome == "running" }) {
-                trace.rules[index].outcome = outcome
-                trace.rules[index].detail = detail
-                trace.rules[index].finishedAt = finished
+        rule.countRun(outcome: outcome)
+        if let position = runs[tag]?.tracePosition {
+            traces.update(position) { trace in
+                if let index = trace.rules.lastIndex(where: { $0.rule == rule.name && $0.outcome == "running" }) {
+                    trace.rules[index].outcome = outcome
+                    trace.rules[index].detail = detail
+                    trace.rules[index].finishedAt = finished
+                }
             }
         }
         // Debug, not info: a busy engine runs thousands of handlers a second; failures are logged
-        // above at error, and every run is in its event's trace.
+        // at error by handleFailure, and every run is in its event's trace.
         logger.debug("handler run finished", metadata: [
             "rule": "\(rule.name)", "event": "\(event.id)", "outcome": "\(outcome)",
         ])
-        completeRun(tag: tag, rule: rule.name, eventID: event.id, journaled: journaled)
+        completeRun(tag: tag)
         checkIdle()
     }
 
@@ -198,21 +266,9 @@ extension Engine {
     /// or the event's when it was the last run), so a crash keeps all of them or none, and a run
     /// that never suspended happens exactly once. A run that changed nothing and never suspended
     /// only defers its completion mark.
-    func completeRun(tag: Int, rule: String, eventID: String, journaled: Bool) {
+    func completeRun(tag: Int) {
         guard let run = runs.removeValue(forKey: tag) else { return }
-        let key = RuleRunKey(eventID: eventID, rule: rule)
-        let ruleLeft = (ruleRuns[key] ?? 1) - 1
-        ruleRuns[key] = ruleLeft > 0 ? ruleLeft : nil
-        let eventLeft = (outstanding[eventID] ?? 1) - 1
-        outstanding[eventID] = eventLeft > 0 ? eventLeft : nil
-        var mark: Mutation?
-        if journaled {
-            if eventLeft <= 0 {
-                mark = .eventDone(id: eventID)
-            } else if ruleLeft <= 0 {
-                mark = .ruleDone(id: eventID, rule: rule)
-            }
-        }
+        let mark = run.dispatch?.finish(rule: run.rule)
         if let mark, run.staged.isEmpty, !run.suspended {
             store.deferCompletion(mark)
             return
@@ -222,7 +278,7 @@ extension Engine {
             store.stage(mark)
             records.append(mark)
         }
-        commitRunRecords(records, rule: rule, eventID: eventID)
+        commitRunRecords(records, rule: run.rule, eventID: run.eventID)
     }
 
     /// The run with this tag suspends in a `sidobe.*` call: what it changed so far is journaled
@@ -327,7 +383,51 @@ extension Engine {
 
     /// Adds a line to the trace of the run with this tag (built only if the trace keeps it).
     func note(tag: Int, _ action: @autoclosure () -> String) {
-        guard let run = runs[tag], !run.eventID.isEmpty else { return }
-        traces.noteAction(run.eventID, rule: run.rule, action)
+        guard let run = runs[tag], let position = run.tracePosition else { return }
+        traces.noteAction(position, rule: run.rule, action)
+    }
+}
+
+/// The handlers of one rule for one event name (or names), as the route cache keeps them.
+struct RouteEntry {
+    let rule: LoadedRule
+    let handlers: [(function: LuaFunction, eventName: String)]
+}
+
+/// The runs one dispatched event started, counted down as they end, so the journal learns when a
+/// rule is done with the event (after a restart it goes only to the others) and when it is done.
+/// Shared by the runs (a class): no lookup by event id on the hot path.
+final class DispatchCount {
+    let eventID: String
+    let journaled: Bool
+    private var remaining: Int
+    /// Runs left per rule, in dispatch order (a handful at most: no dictionary needed).
+    private var byRule: [(rule: String, left: Int)] = []
+
+    init(eventID: String, journaled: Bool, targets: [String]) {
+        self.eventID = eventID
+        self.journaled = journaled
+        remaining = targets.count
+        for rule in targets {
+            if let index = byRule.firstIndex(where: { $0.rule == rule }) {
+                byRule[index].left += 1
+            } else {
+                byRule.append((rule, 1))
+            }
+        }
+    }
+
+    /// One run of `rule` ended: the completion mark to journal, if this was the rule's last run
+    /// (`ruleDone`) or the event's (`eventDone`), and if the event is journaled at all.
+    func finish(rule: String) -> Mutation? {
+        remaining -= 1
+        var ruleLeft = 0
+        if let index = byRule.firstIndex(where: { $0.rule == rule }) {
+            byRule[index].left -= 1
+            ruleLeft = byRule[index].left
+        }
+        guard journaled else { return nil }
+        if remaining <= 0 { return .eventDone(id: eventID) }
+        return ruleLeft <= 0 ? .ruleDone(id: eventID, rule: rule) : nil
     }
 }

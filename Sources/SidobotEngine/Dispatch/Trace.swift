@@ -46,12 +46,22 @@ public struct Trace: Sendable, Hashable {
 
 /// Recent traces, bounded by age and by total size (not by a small count), findable by event id
 /// and by message id (a trace of a send is found from the message id too).
+///
+/// Traces are written for every event and read when a person asks, so the store is shaped for the
+/// writes: an append-only deque in arrival order, with no index to maintain. A running event's
+/// trace is reached by its ``Position`` (kept by the run); a search by id scans from the newest,
+/// which takes a millisecond or two for the ~200,000 traces the default budget holds.
 public struct TraceStore: Sendable {
+    /// Where a trace sits: stable while the trace is kept (positions only grow).
+    public typealias Position = Int
+
     public let retention: Double
     public let budgetBytes: Int
-    private var order: Deque<String> = []
-    private var traces: [String: Trace] = [:]
-    private var byMessage: [String: [String]] = [:]
+    private var traces: Deque<Trace> = []
+    /// The approximate size of each trace, in step with `traces`.
+    private var sizes: Deque<Int> = []
+    /// The position of `traces.first`.
+    private var firstPosition = 0
     private var bytes = 0
 
     public init(retention: Double, budgetBytes: Int) {
@@ -59,74 +69,90 @@ public struct TraceStore: Sendable {
         self.budgetBytes = budgetBytes
     }
 
-    public subscript(eventID: String) -> Trace? { traces[eventID] }
+    /// The newest trace of the event with this id.
+    public subscript(eventID: String) -> Trace? {
+        traces.last(where: { $0.eventID == eventID })
+    }
 
-    /// Traces of the event with this id, or of every event that concerned this message id, oldest first.
+    /// The newest trace of the event with this id, or the traces of every event that concerned this
+    /// message id, oldest first.
     public func find(_ id: String) -> [Trace] {
-        if let trace = traces[id] { return [trace] }
-        return (byMessage[id] ?? []).compactMap { traces[$0] }
+        if let trace = self[id] { return [trace] }
+        return traces.filter { $0.messageIDs.contains(id) }
     }
 
     /// The most recent traces, newest first.
     public func recent(limit: Int) -> [Trace] {
-        order.suffix(limit).reversed().compactMap { traces[$0] }
+        Array(traces.suffix(limit).reversed())
     }
 
-    public mutating func begin(_ trace: Trace, messageID: String?) {
-        if traces[trace.eventID] == nil { order.append(trace.eventID) } else { bytes -= traces[trace.eventID]!.approximateBytes }
-        traces[trace.eventID] = trace
-        bytes += trace.approximateBytes
-        if let messageID { link(messageID: messageID, to: trace.eventID) }
+    /// Keeps a new trace (linked to `messageID` if given) and returns its position.
+    @discardableResult
+    public mutating func begin(_ trace: Trace, messageID: String?) -> Position {
+        var trace = trace
+        if let messageID { trace.messageIDs.append(messageID) }
+        let size = trace.approximateBytes
+        traces.append(trace)
+        sizes.append(size)
+        bytes += size
+        return firstPosition + traces.count - 1
     }
 
-    public mutating func link(messageID: String, to eventID: String) {
-        guard traces[eventID] != nil else { return }
-        var list = byMessage[messageID, default: []]
-        guard list.last != eventID else { return }
-        list.append(eventID)
-        byMessage[messageID] = list
-        traces[eventID]!.messageIDs.append(messageID)
+    /// Makes the trace at `position` findable by `messageID` too.
+    public mutating func link(messageID: String, to position: Position) {
+        update(position) { trace in
+            if trace.messageIDs.last != messageID { trace.messageIDs.append(messageID) }
+        }
     }
 
+    /// Makes the newest trace of `eventID` findable by `messageID` too.
+    public mutating func link(messageID: String, toEvent eventID: String) {
+        if let position = position(of: eventID) { link(messageID: messageID, to: position) }
+    }
+
+    /// Changes the trace at `position` in place (nothing if it was pruned).
+    public mutating func update(_ position: Position, _ body: (inout Trace) -> Void) {
+        let index = position - firstPosition
+        guard index >= 0, index < traces.count else { return }
+        body(&traces[index])
+        let size = traces[index].approximateBytes
+        bytes += size - sizes[index]
+        sizes[index] = size
+    }
+
+    /// Changes the newest trace of `eventID` in place.
     public mutating func update(_ eventID: String, _ body: (inout Trace) -> Void) {
-        // In place: copying the trace out would copy its arrays on every change.
-        guard traces[eventID] != nil else { return }
-        bytes -= traces[eventID]!.approximateBytes
-        body(&traces[eventID]!)
-        bytes += traces[eventID]!.approximateBytes
+        if let position = position(of: eventID) { update(position, body) }
     }
 
-    /// Adds an action to the running part of `rule` in the event's trace: kept up to
+    /// Adds an action to the running part of `rule` in the trace at `position`: kept up to
     /// ``Trace/maxActionsPerRun``, counted beyond it. `action` is built only when it is kept.
-    public mutating func noteAction(_ eventID: String, rule: String, _ action: () -> String) {
-        guard traces[eventID] != nil,
-              let index = traces[eventID]!.rules.lastIndex(where: { $0.rule == rule && $0.outcome == "running" }) else { return }
-        if traces[eventID]!.rules[index].actions.count < Trace.maxActionsPerRun {
+    public mutating func noteAction(_ position: Position, rule: String, _ action: () -> String) {
+        let index = position - firstPosition
+        guard index >= 0, index < traces.count,
+              let run = traces[index].rules.lastIndex(where: { $0.rule == rule && $0.outcome == "running" }) else { return }
+        if traces[index].rules[run].actions.count < Trace.maxActionsPerRun {
             let text = action()
-            traces[eventID]!.rules[index].actions.append(text)
+            traces[index].rules[run].actions.append(text)
+            sizes[index] += 16 + text.utf8.count
             bytes += 16 + text.utf8.count
         } else {
-            traces[eventID]!.rules[index].omittedActions += 1
+            traces[index].rules[run].omittedActions += 1
         }
     }
 
     /// Drops traces older than the retention, then the oldest until the size fits the budget.
     public mutating func prune(now: UnixTime) {
         let cutoff = now.secondsValue - retention
-        while let first = order.first, let trace = traces[first], trace.at.secondsValue < cutoff || bytes > budgetBytes {
-            drop(first)
+        while let first = traces.first, first.at.secondsValue < cutoff || bytes > budgetBytes {
+            traces.removeFirst()
+            bytes -= sizes.removeFirst()
+            firstPosition += 1
         }
-        while let first = order.first, traces[first] == nil { order.removeFirst() }
     }
 
-    private mutating func drop(_ id: String) {
-        order.removeFirst()
-        guard let trace = traces.removeValue(forKey: id) else { return }
-        bytes -= trace.approximateBytes
-        for messageID in trace.messageIDs {
-            let rest = byMessage[messageID, default: []].filter { $0 != id }
-            byMessage[messageID] = rest.isEmpty ? nil : rest
-        }
+    private func position(of eventID: String) -> Position? {
+        traces.lastIndex(where: { $0.eventID == eventID }).map { firstPosition + $0 }
     }
 
     public var count: Int { traces.count }

@@ -16,7 +16,11 @@ public actor Engine {
     let logger: Logger
     let store: EngineStore
 
-    var rules: [String: LoadedRule] = [:]
+    var rules: [String: LoadedRule] = [:] {
+        didSet { routeCache.removeAll() }
+    }
+    /// Event names (joined by `|`) → the rules and handlers that listen, in order; see ``listeners(for:)``.
+    var routeCache: [String: [RouteEntry]] = [:]
     /// What each rule registers while its file loads (present only during the load).
     var registering: [String: RuleRegistration] = [:]
     /// Accepted inputs waiting to be dispatched, in arrival order (dispatch happens after the acknowledgement).
@@ -36,10 +40,6 @@ public actor Engine {
     }
     var metrics = EngineMetrics()
 
-    /// Runs still going per event id; the event is done when its count reaches zero.
-    var outstanding: [String: Int] = [:]
-    /// Runs still going per event and rule; the rule is done with the event when it reaches zero.
-    var ruleRuns: [RuleRunKey: Int] = [:]
     var idleWaiters: [CheckedContinuation<Void, Never>] = []
     var started = false
     var stopping = false

@@ -15,7 +15,6 @@ import Foundation
 /// | `sidobot_journal_fsync_seconds` | histogram | |
 /// | `sidobot_snapshot_seconds` | histogram | |
 struct EngineMetrics {
-    private var runs: [String: Counter] = [:]
     private var sends: [String: Counter] = [:]
     let outboxDepth = Gauge(label: "sidobot_outbox_depth")
     let sendRate = Gauge(label: "sidobot_send_rate")
@@ -24,12 +23,10 @@ struct EngineMetrics {
     let journalFsync = CoreMetrics.Timer(label: "sidobot_journal_fsync_seconds", preferredDisplayUnit: .seconds)
     let snapshot = CoreMetrics.Timer(label: "sidobot_snapshot_seconds", preferredDisplayUnit: .seconds)
 
-    mutating func handlerRun(rule: String, outcome: String) {
-        let key = rule + "\u{0}" + outcome
-        if let counter = runs[key] { counter.increment(); return }
-        let counter = Counter(label: "sidobot_handler_runs_total", dimensions: [("rule", rule), ("outcome", outcome)])
-        runs[key] = counter
-        counter.increment()
+    /// `sidobot_handler_runs_total{rule, outcome}`; each ``LoadedRule`` keeps its own, so counting a
+    /// run is a lookup by the outcome only.
+    static func handlerRunCounter(rule: String, outcome: String) -> Counter {
+        Counter(label: "sidobot_handler_runs_total", dimensions: [("rule", rule), ("outcome", outcome)])
     }
 
     mutating func send(status: String, code: String) {

@@ -131,7 +131,7 @@ extension Engine {
         let text: String
         if let id = result.first?["id"]?.stringValue {
             text = "\(what): sent as \(id)"
-            traces.link(messageID: id, to: eventID)
+            traces.link(messageID: id, toEvent: eventID)
         } else {
             text = "\(what) failed: \(Self.preview(result.dropFirst().first ?? .null))"
         }

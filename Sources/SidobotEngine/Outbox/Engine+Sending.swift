@@ -247,7 +247,7 @@ extension Engine {
         } catch {
             logJournalFailure(error)
         }
-        if let run = runs[tag] { traces.link(messageID: record.id, to: run.eventID) }
+        if let position = runs[tag]?.tracePosition { traces.link(messageID: record.id, to: position) }
     }
 
     static func messageValue(_ record: MessageRecord, isAsync: Bool) -> LuaValue {

@@ -12,6 +12,10 @@ struct RunContext {
     var staged: [Mutation] = []
     /// Whether the run has suspended in a `sidobe.*` call (its earlier changes are journaled).
     var suspended = false
+    /// The event's run counter (nil outside handler runs).
+    var dispatch: DispatchCount?
+    /// Where the event's trace is.
+    var tracePosition: TraceStore.Position?
 
     init(tag: Int, rule: String, eventID: String, eventName: String) {
         self.tag = tag
@@ -24,11 +28,6 @@ struct RunContext {
     var isHandlerRun: Bool { !eventID.isEmpty }
 }
 
-/// One rule's runs for one event, counted so the rule's completion can be journaled.
-struct RuleRunKey: Hashable {
-    let eventID: String
-    let rule: String
-}
 
 extension Engine {
     /// Loads a rule file into a fresh sandboxed state: installs the Lua API, runs the file's top

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import LuaSandbox
 
@@ -14,6 +15,7 @@ final class LoadedRule {
     var registration: RuleRegistration
     let loadedAt: UnixTime
     var stats = RuleStats()
+    private var runCounters: [String: Counter] = [:]
 
     init(name: String, displayPath: String, source: String, state: LuaState, registration: RuleRegistration, loadedAt: UnixTime) {
         self.name = name
@@ -22,6 +24,14 @@ final class LoadedRule {
         self.state = state
         self.registration = registration
         self.loadedAt = loadedAt
+    }
+
+    /// Counts a finished run in `sidobot_handler_runs_total`.
+    func countRun(outcome: String) {
+        if let counter = runCounters[outcome] { return counter.increment() }
+        let counter = EngineMetrics.handlerRunCounter(rule: name, outcome: outcome)
+        runCounters[outcome] = counter
+        counter.increment()
     }
 
     /// The handlers for an event name, in registration order.
