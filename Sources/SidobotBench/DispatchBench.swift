@@ -75,7 +75,7 @@ enum DispatchBench {
             var index = 0
             while index < batch.count {
                 let end = min(batch.count, index + 1024)
-                _ = await engine.acceptWebhooks(Array(batch[index..<end]))
+                _ = try await engine.acceptWebhooks(Array(batch[index..<end]))
                 index = end
             }
         }

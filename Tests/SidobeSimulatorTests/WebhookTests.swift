@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Sidobe
 @testable import SidobeSimulator
@@ -153,11 +156,11 @@ struct WebhookTests {
 
     @Test("a refused connection is recorded and retried")
     func connectionRefused() async throws {
-        // A port nobody listens on: start a receiver, note its URL, stop it.
-        let gone = WebhookReceiver()
-        let url = try await gone.start()
-        await gone.stop()
-        var configuration = fastConfiguration(webhookURL: url, maxAttempts: 2)
+        // A port bound but not listening refuses connections, and nobody else (a server of another
+        // test running in parallel) can take it while the test runs.
+        let closed = try RefusingPort()
+        defer { closed.close() }
+        var configuration = fastConfiguration(webhookURL: "http://127.0.0.1:\(closed.port)/webhook", maxAttempts: 2)
         // AsyncHTTPClient keeps retrying a refused connection until the attempt's deadline.
         configuration.webhookTimeout = .milliseconds(300)
         try await withSimulator(configuration) { simulator in
@@ -247,4 +250,30 @@ struct WebhookTests {
             }
         }
     }
+}
+
+/// A TCP port on 127.0.0.1 that is bound but never listened on: every connection to it is refused.
+struct RefusingPort {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else {
+            Glibc.close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { Glibc.close(fd) }
 }

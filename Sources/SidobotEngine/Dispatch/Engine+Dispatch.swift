@@ -43,7 +43,7 @@ extension Engine {
         let position = traces.begin(trace, messageID: messageID)
         guard !routed.targets.isEmpty else {
             // Nothing ran, so nothing would run again after a crash: the mark may wait.
-            if journaled { store.deferCompletion(.eventDone(id: event.id)) }
+            if journaled { store.applyQueued(.eventDone(id: event.id)) }
             return
         }
         let count = DispatchCount(eventID: event.id, journaled: journaled, targets: routed.targets.map(\.rule.name))
@@ -69,17 +69,28 @@ extension Engine {
         var skipped: [(String, String)] = []
     }
 
-    /// The handlers listening for one event name (or for a status and `message.status`), rule by
-    /// rule in name order: computed once per name and kept until the set of rules changes.
-    func listeners(for names: [String]) -> [RouteEntry] {
-        let key = names.joined(separator: "|")
-        if let cached = routeCache[key] { return cached }
-        let entries = rules.values.sorted { $0.name < $1.name }.compactMap { rule -> RouteEntry? in
+    /// The handlers listening for one event name, rule by rule in name order: computed once per
+    /// name and kept until the set of rules changes.
+    func listeners(for name: String) -> [RouteEntry] {
+        if let cached = routeCache[name] { return cached }
+        let entries = Self.listeners(in: rules, names: [name])
+        routeCache[name] = entries
+        return entries
+    }
+
+    /// The handlers for a (fresh) message status, `message.failed` and the like, then `message.status`.
+    func listeners(forStatus specific: String) -> [RouteEntry] {
+        if let cached = statusRouteCache[specific] { return cached }
+        let entries = Self.listeners(in: rules, names: [specific, "message.status"])
+        statusRouteCache[specific] = entries
+        return entries
+    }
+
+    static func listeners(in rules: [String: LoadedRule], names: [String]) -> [RouteEntry] {
+        rules.values.sorted { $0.name < $1.name }.compactMap { rule -> RouteEntry? in
             let handlers = names.flatMap { name in rule.handlers(for: name).map { (function: $0, eventName: name) } }
             return handlers.isEmpty ? nil : RouteEntry(rule: rule, handlers: handlers)
         }
-        routeCache[key] = entries
-        return entries
     }
 
     func route(_ event: EngineEvent, onlyRule: String?, exceptRules: Set<String> = []) -> Routed {
@@ -107,14 +118,14 @@ extension Engine {
             if m.stale { fields.append(("stale", .bool(true))) }
             let specific = Self.statusEventName(m.status)
             var routed = Routed(name: m.stale ? "message.status" : specific, fields: fields)
-            add(listeners(for: m.stale ? ["message.status"] : [specific, "message.status"]), to: &routed)
+            add(m.stale ? listeners(for: "message.status") : listeners(forStatus: specific), to: &routed)
             return routed
         case .hook(let name, let body, let contentType):
             let eventName = "hook." + name
             var routed = Routed(name: eventName, fields: [
                 ("event_id", .string(event.id)), ("name", .string(name)), ("body", body), ("content_type", .string(contentType)),
             ])
-            add(listeners(for: [eventName]), to: &routed)
+            add(listeners(for: eventName), to: &routed)
             return routed
         case .timer(let timer):
             let name = "timer." + timer.name
@@ -161,11 +172,11 @@ extension Engine {
             }
             if let fromRule { fields.append(("from_rule", .string(fromRule))) }
             var routed = Routed(name: name, fields: fields)
-            add(listeners(for: [name]), to: &routed)
+            add(listeners(for: name), to: &routed)
             return routed
         case .engineStart:
             var routed = Routed(name: "engine.start", fields: [("started_at", Self.seconds(event.at))])
-            add(listeners(for: ["engine.start"]), to: &routed)
+            add(listeners(for: "engine.start"), to: &routed)
             return routed
         }
     }
@@ -270,7 +281,7 @@ extension Engine {
         guard let run = runs.removeValue(forKey: tag) else { return }
         let mark = run.dispatch?.finish(rule: run.rule)
         if let mark, run.staged.isEmpty, !run.suspended {
-            store.deferCompletion(mark)
+            store.applyQueued(mark)
             return
         }
         var records = run.staged

@@ -17,7 +17,26 @@ extension Engine {
     /// Accepts a verified webhook: deduplicates it by id, journals it (fsynced under `always`), and
     /// queues it for the rules. Return only after this succeeded acknowledges the webhook; rules run
     /// after it returns.
-    public func acceptWebhook(_ webhook: WebhookEvent) throws(EngineError) -> WebhookAcceptance {
+    ///
+    /// Webhooks arriving together share one journal write (group commit): each is applied and
+    /// queued, and the caller waits until the queue is written. A duplicate, too, is answered only
+    /// once its first delivery is written.
+    public func acceptWebhook(_ webhook: WebhookEvent) async throws(EngineError) -> WebhookAcceptance {
+        let acceptance = admitWebhook(webhook)
+        try await journalBarrier()
+        return acceptance
+    }
+
+    /// Accepts several verified webhooks in one call, each as ``acceptWebhook(_:)`` would, in order,
+    /// with one hop onto the engine and one journal write for the batch.
+    public func acceptWebhooks(_ webhooks: [WebhookEvent]) async throws(EngineError) -> [WebhookAcceptance] {
+        let acceptances = webhooks.map(admitWebhook)
+        try await journalBarrier()
+        return acceptances
+    }
+
+    /// Deduplicates, applies and queues one webhook (its record is written by the next journal write).
+    func admitWebhook(_ webhook: WebhookEvent) -> WebhookAcceptance {
         guard case .messageStatus(let update) = webhook.payload else {
             logger.info("webhook of an unknown type ignored", metadata: ["event": "\(webhook.id)", "type": "\(webhook.type)"])
             return .ignored(eventID: webhook.id, type: webhook.type)
@@ -35,27 +54,15 @@ extension Engine {
         let event = EngineEvent(id: webhook.id, kind: .messageStatus(MessageStatusEvent(
             messageID: update.whatsappMessageID, status: status, messageType: update.messageType.rawValue,
             sendAt: update.sendAt, createdAt: webhook.createdAt, stale: stale)), at: now)
-        do {
-            // Accepting the event also moves the ledger (one journal record for both).
-            try store.commit(.eventAccepted(event, dedupe: true))
-        } catch {
-            throw .journal(error)
-        }
+        // Accepting the event also moves the ledger (one journal record for both).
+        store.applyQueued(.eventAccepted(event, dedupe: true))
         enqueue(event)
         return .accepted(eventID: webhook.id)
     }
 
-    /// Accepts several verified webhooks in one call, each exactly as ``acceptWebhook(_:)`` would, in
-    /// order: one hop onto the engine for the whole batch instead of one per webhook. The results are
-    /// in the same order; a journal failure fails only its own webhook (and the ones after it, which
-    /// cannot be journaled either), so each caller answers its sender as for a single webhook.
-    public func acceptWebhooks(_ webhooks: [WebhookEvent]) -> [Result<WebhookAcceptance, EngineError>] {
-        webhooks.map { webhook in Result { () throws(EngineError) in try acceptWebhook(webhook) } }
-    }
-
     /// Accepts `POST /hooks/{name}`: the body is decoded as JSON when it is JSON, else kept as text.
-    /// Returns the event id.
-    public func acceptHook(name: String, body: [UInt8], contentType: String) throws(EngineError) -> String {
+    /// Returns the event id once the event is journaled.
+    public func acceptHook(name: String, body: [UInt8], contentType: String) async throws(EngineError) -> String {
         let decoded: LuaValue
         if let value = try? JSONCodec.decode(bytes: body) {
             decoded = value
@@ -63,13 +70,42 @@ extension Engine {
             decoded = .string(String(decoding: body, as: UTF8.self))
         }
         let event = EngineEvent(id: "h-\(UUID().uuidString.lowercased())", kind: .hook(name: name, body: decoded, contentType: contentType), at: clock.now())
-        do {
-            try store.commit(.eventAccepted(event, dedupe: false))
-        } catch {
-            throw .journal(error)
-        }
+        store.applyQueued(.eventAccepted(event, dedupe: false))
         enqueue(event)
+        try await journalBarrier()
         return event.id
+    }
+
+    /// Waits until every change applied so far is journaled (fsynced under `always`): the group
+    /// commit. The first caller schedules one flush; everyone who arrives before it runs shares it.
+    /// If the write fails, every waiter fails (answer 500: the sender delivers again), and the
+    /// records stay queued for the next write.
+    func journalBarrier() async throws(EngineError) {
+        guard store.hasUnwritten else { return }
+        let result: Result<Void, DurabilityError> = await withCheckedContinuation { continuation in
+            barrierWaiters.append(continuation)
+            if !flushScheduled {
+                flushScheduled = true
+                Task { await self.flushForBarrier() }
+            }
+        }
+        if case .failure(let error) = result { throw .journal(error) }
+    }
+
+    func flushForBarrier() {
+        flushScheduled = false
+        let waiters = barrierWaiters
+        barrierWaiters.removeAll()
+        let result: Result<Void, DurabilityError>
+        do {
+            try store.flushUnwritten()
+            result = .success(())
+        } catch {
+            logger.error("journal write failed; the webhooks and hooks waiting for it are answered with an error and will be delivered again",
+                         metadata: ["error": "\(error)", "waiting": "\(waiters.count)"])
+            result = .failure(error)
+        }
+        for waiter in waiters { waiter.resume(returning: result) }
     }
 
     /// Queues an accepted event; a task dispatches the queue in order once the caller has answered.

@@ -17,10 +17,15 @@ public actor Engine {
     let store: EngineStore
 
     var rules: [String: LoadedRule] = [:] {
-        didSet { routeCache.removeAll() }
+        didSet {
+            routeCache.removeAll()
+            statusRouteCache.removeAll()
+        }
     }
-    /// Event names (joined by `|`) → the rules and handlers that listen, in order; see ``listeners(for:)``.
+    /// Event name → the rules and handlers that listen, in order; see ``listeners(for:)``.
     var routeCache: [String: [RouteEntry]] = [:]
+    /// The same for message statuses (with `message.status`); see ``listeners(forStatus:)``.
+    var statusRouteCache: [String: [RouteEntry]] = [:]
     /// What each rule registers while its file loads (present only during the load).
     var registering: [String: RuleRegistration] = [:]
     /// Accepted inputs waiting to be dispatched, in arrival order (dispatch happens after the acknowledgement).
@@ -41,6 +46,9 @@ public actor Engine {
     var metrics = EngineMetrics()
 
     var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Acknowledgements waiting for the journal write that covers them (``journalBarrier()``).
+    var barrierWaiters: [CheckedContinuation<Result<Void, DurabilityError>, Never>] = []
+    var flushScheduled = false
     var started = false
     var stopping = false
     var schedulerTask: Task<Void, Never>?

@@ -13,7 +13,9 @@ public struct EngineEvent: Sendable, Hashable {
     /// When it was accepted or fired.
     public var at: UnixTime
 
-    public enum Kind: Sendable, Hashable {
+    /// `indirect`: the payloads live in one heap box, so an event (kept in the inflight set,
+    /// passed to every run, copied into traces and dead letters) copies as a few words.
+    public indirect enum Kind: Sendable, Hashable {
         /// A Sidobe `SEND_MESSAGE_STATUS` webhook.
         case messageStatus(MessageStatusEvent)
         /// `POST /hooks/{name}`.

@@ -20,8 +20,15 @@ public struct DedupeSet: Sendable {
     /// Remembers `id` as accepted at `time`. Returns `false` if it was already remembered.
     @discardableResult
     public mutating func insert(_ id: String, at time: Double) -> Bool {
-        guard ids[id] == nil else { return false }
-        ids[id] = time
+        // One hash of the id, not two: this is on every webhook's path.
+        var inserted = false
+        _ = { (slot: inout Double?) in
+            if slot == nil {
+                slot = time
+                inserted = true
+            }
+        }(&ids[id])
+        guard inserted else { return false }
         order.append((id, time))
         return true
     }

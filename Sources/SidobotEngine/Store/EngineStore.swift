@@ -124,14 +124,20 @@ final class EngineStore {
         }
     }
 
-    /// Applies a completion mark that may wait for the next journal write (or the next
-    /// ``flushUnwritten()``, once a second): the completion of runs that changed nothing, so that a
-    /// webhook costs one journal write, not two. If the process dies first, those runs run again
-    /// after the restart, and they change nothing again.
-    func deferCompletion(_ mutation: Mutation) {
+    /// Applies a change now and queues its record for the next journal write (``flushUnwritten()``,
+    /// or any later record, which writes the queue first).
+    ///
+    /// For two kinds of change: accepted inputs, whose acknowledgement waits for the write (the
+    /// engine's group commit: one `write(2)` for every webhook that arrived meanwhile); and the
+    /// completion of runs that changed nothing, which may wait as long as it likes (if the process
+    /// dies first, those runs run again after the restart and change nothing again).
+    func applyQueued(_ mutation: Mutation) {
         data.applyUnsequenced(mutation)
         unwritten.append(mutation)
     }
+
+    /// Whether changes are applied whose records are not written yet.
+    var hasUnwritten: Bool { !unwritten.isEmpty && journal != nil }
 
     /// Writes the changes that were applied but not journaled yet, if any.
     func flushUnwritten() throws(DurabilityError) {
