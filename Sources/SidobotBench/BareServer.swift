@@ -8,12 +8,20 @@ import Logging
 enum BareServer {
     static func main(_ args: [String]) async -> Int32 {
         do {
-            let options = try BenchOptions(args, mode: "bare-server", known: ["port": "port to listen on (default 0: any free port)"])
+            let options = try BenchOptions(args, mode: "bare-server", known: [
+                "port": "port to listen on (default 0: any free port)",
+                "collect!": "read the whole request body before answering (as every real webhook receiver must)",
+            ])
             let port = try options.int("port", 0)
+            let collect = options.flag("collect")
             let router = Router(context: BasicRequestContext.self)
             let answer = ByteBuffer(string: #"{"event_id":"-","status":"accepted"}"#)
-            router.post("/webhooks/sidobe") { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: answer))
+            router.post("/webhooks/sidobe") { request, _ in
+                if collect {
+                    var request = request
+                    _ = try await request.collectBody(upTo: 1 << 20)
+                }
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: answer))
             }
             var logger = Logger(label: "bare-server")
             logger.logLevel = .warning

@@ -18,7 +18,7 @@ enum IngressBench {
         "server-cpu": "the core the server is pinned to (default 0)",
         "client-cpu": "the core wrk is pinned to (default 1)",
         "rounds": "measured runs of each server, alternating (default 2); the best is reported",
-        "only": "bare | sidobot",
+        "only": "bare | bare-body | sidobot",
         "log-level": "SIDOBOT_LOG_LEVEL for sidobot run (default info, as in production)",
         "fsync": "sidobot run --fsync (default everysec)",
         "keep!": "keep the temp folder (requests, logs, data) for inspection",
@@ -126,9 +126,10 @@ enum IngressBench {
             return result
         }
 
-        func startBare() throws -> (ChildProcess, Int) {
-            let child = try ChildProcess(executable: taskset, arguments: ["-c", "\(serverCPU)", bench, "bare-server", "--port", "0"],
-                                         folder: folder, label: "bare")
+        func startBare(collecting: Bool) throws -> (ChildProcess, Int) {
+            let child = try ChildProcess(executable: taskset, arguments: ["-c", "\(serverCPU)", bench, "bare-server", "--port", "0"]
+                                            + (collecting ? ["--collect"] : []),
+                                         folder: folder, label: collecting ? "bare-body" : "bare")
             do {
                 let line = try child.waitForLine(containing: "listening on port", timeout: 30)
                 guard let port = Int(line.split(separator: " ").last ?? "") else { throw BenchFailure("bare-server: cannot read the port from '\(line)'") }
@@ -160,12 +161,17 @@ enum IngressBench {
         }
 
         var bare: WrkResult?
+        var bareBody: WrkResult?
         var full: WrkResult?
         func better(_ a: WrkResult?, _ b: WrkResult) -> WrkResult { a.map { $0.rate >= b.rate ? $0 : b } ?? b }
         for r in 1...max(1, rounds) {
             if only == nil || only == "bare" {
                 print("ingress: round \(r): bare Hummingbird route (\(warmup) s warm-up, \(duration) s measured, \(connections) connections)…")
-                bare = better(bare, try measure("bare", start: startBare))
+                bare = better(bare, try measure("bare") { try startBare(collecting: false) })
+            }
+            if only == nil || only == "bare-body" {
+                print("ingress: round \(r): bare Hummingbird route reading the body (\(warmup) s warm-up, \(duration) s measured, \(connections) connections)…")
+                bareBody = better(bareBody, try measure("bare-body") { try startBare(collecting: true) })
             }
             if only == nil || only == "sidobot" {
                 print("ingress: round \(r): sidobot run, full webhook path (\(warmup) s warm-up, \(duration) s measured, \(connections) connections)…")
@@ -174,7 +180,8 @@ enum IngressBench {
         }
 
         var table = Table(header: ["server (pinned to one core)", "req/s", "p50", "p99", "max", "non-2xx", "socket errors"])
-        for (name, result) in [("bare Hummingbird route, answers 200", bare), ("sidobot run: verify, dedupe, journal, Lua rule", full)] {
+        for (name, result) in [("bare Hummingbird route, answers 200", bare), ("bare route that reads the body first", bareBody),
+                               ("sidobot run: verify, dedupe, journal, Lua rule", full)] {
             guard let result else { continue }
             table.rows.append([name, Format.int(result.rate), Format.ms(result.p50), Format.ms(result.p99), Format.ms(result.max),
                                "\(result.non2xx)", "\(result.socketErrors)"])
@@ -183,6 +190,9 @@ enum IngressBench {
         print(table.render())
         if let bare, let full {
             print("ratio sidobot / bare: \(Format.fixed(full.rate / bare.rate)) (target ≥ 0.70); sidobot p99 \(Format.ms(full.p99)) (target ≤ 10 ms at 64 connections)")
+        }
+        if let bareBody, let full {
+            print("ratio sidobot / bare route reading the body: \(Format.fixed(full.rate / bareBody.rate))")
         }
         print("wrk: \(threads) thread(s), \(connections) connections, pinned to core \(clientCPU); servers pinned to core \(serverCPU); fsync \(fsync); log level \(logLevel)")
         return 0

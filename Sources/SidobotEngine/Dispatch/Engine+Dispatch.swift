@@ -280,7 +280,7 @@ extension Engine {
     func completeRun(tag: Int) {
         guard let run = runs.removeValue(forKey: tag) else { return }
         let mark = run.dispatch?.finish(rule: run.rule)
-        if let mark, run.staged.isEmpty, !run.suspended {
+        if let mark, run.staged.isEmpty, !run.journaledBefore {
             store.applyQueued(mark)
             return
         }
@@ -298,7 +298,7 @@ extension Engine {
         guard var run = runs[tag], run.isHandlerRun else { return }
         let staged = run.staged
         run.staged = []
-        run.suspended = true
+        run.journaledBefore = true
         runs[tag] = run
         commitRunRecords(staged, rule: run.rule, eventID: run.eventID)
     }
@@ -315,10 +315,20 @@ extension Engine {
     /// A change made by the run with this tag: inside a handler run it is applied now and journaled
     /// with the run's other changes when the run suspends or ends; elsewhere (a rule's top level,
     /// the engine's own work) it is journaled now.
+    ///
+    /// A run that makes more than ``EngineStore/maxChangesPerRecord`` changes (a loop scheduling a
+    /// million reminders) has them journaled in pieces of that size as it goes: such a run is not
+    /// atomic, and a crash in the middle keeps the pieces written (it runs again after the restart).
     func record(_ mutation: Mutation, tag: Int) throws(DurabilityError) {
         if runs[tag]?.isHandlerRun == true {
             store.stage(mutation)
             runs[tag]!.staged.append(mutation)
+            if runs[tag]!.staged.count >= EngineStore.maxChangesPerRecord {
+                let piece = runs[tag]!.staged
+                runs[tag]!.staged.removeAll()
+                runs[tag]!.journaledBefore = true
+                commitRunRecords(piece, rule: runs[tag]!.rule, eventID: runs[tag]!.eventID)
+            }
         } else {
             try store.commit(mutation)
         }

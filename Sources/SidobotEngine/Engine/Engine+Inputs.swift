@@ -86,7 +86,7 @@ extension Engine {
             barrierWaiters.append(continuation)
             if !flushScheduled {
                 flushScheduled = true
-                Task { await self.flushForBarrier() }
+                Task { self.flushForBarrier() }
             }
         }
         if case .failure(let error) = result { throw .journal(error) }

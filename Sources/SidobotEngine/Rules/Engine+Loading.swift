@@ -10,8 +10,9 @@ struct RunContext {
     /// Changes the run made since it last gave up the engine, applied and waiting to be journaled
     /// together (see ``Engine/record(_:tag:)``).
     var staged: [Mutation] = []
-    /// Whether the run has suspended in a `sidobe.*` call (its earlier changes are journaled).
-    var suspended = false
+    /// Whether part of the run's work is journaled already: it suspended in a `sidobe.*` call, or
+    /// made more changes than one record holds. Its completion is then written, never deferred.
+    var journaledBefore = false
     /// The event's run counter (nil outside handler runs).
     var dispatch: DispatchCount?
     /// Where the event's trace is.

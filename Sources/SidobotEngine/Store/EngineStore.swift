@@ -148,31 +148,39 @@ final class EngineStore {
         try write(nil)
     }
 
-    /// One `write(2)`: the unwritten changes (as one batch record, applied already) and then
+    /// The most changes one journal record holds: a bigger batch is written as several records,
+    /// so that no line of the journal (read whole at start-up) grows without bound.
+    static let maxChangesPerRecord = 10_000
+
+    /// One `write(2)`: the unwritten changes (as batch records, applied already) and then
     /// `mutation` (applied by the caller once this returns), each with its sequence number.
     private func write(_ mutation: Mutation?) throws(DurabilityError) {
         guard let journal else {
             unwritten.removeAll()
             return
         }
-        scratch.removeAll(keepingCapacity: true)
+        scratch.removeAll(keepingCapacity: scratch.capacity <= 1 << 20)
         var sequence = data.sequence
-        let pending = unwritten.isEmpty ? nil : (unwritten.count == 1 ? unwritten[0] : Mutation.batch(unwritten))
-        for record in [pending, mutation] {
-            guard let record, case .object(var fields) = record.journalValue else { continue }
+        var pending: [Mutation] = []
+        var start = 0
+        while start < unwritten.count {
+            let end = min(unwritten.count, start + Self.maxChangesPerRecord)
+            pending.append(end - start == 1 ? unwritten[start] : .batch(Array(unwritten[start..<end])))
+            start = end
+        }
+        for record in pending + (mutation.map { [$0] } ?? []) {
             sequence += 1
-            fields["seq"] = .integer(Int64(sequence))
             do {
-                try JSONCodec.encode(.object(fields), into: &scratch)
+                try record.appendJournalRecord(sequence: sequence, to: &scratch)
             } catch {
                 throw DurabilityError(path: journal.path, reason: "cannot encode a journal record: \(error)")
             }
             scratch.append(UInt8(ascii: "\n"))
         }
         try journal.appendLines(scratch)
-        if pending != nil {
-            unwritten.removeAll(keepingCapacity: true)
-            data.sequence += 1
+        if !pending.isEmpty {
+            unwritten.removeAll(keepingCapacity: unwritten.count <= 4096)
+            data.sequence += UInt64(pending.count)
         }
     }
 

@@ -91,3 +91,120 @@ enum Mutation: Sendable {
         }
     }
 }
+
+extension Mutation {
+    /// Appends the journal line of this change (without the newline): the same fields as
+    /// ``journalValue``, written directly for the records every webhook, run and timer produces.
+    func appendJournalRecord(sequence: UInt64, to out: inout [UInt8]) throws(JSONCodec.Error) {
+        var writer = JSONObjectWriter(into: out)
+        out = []
+        writer.integer("seq", Int64(sequence))
+        try writeFields(into: &writer)
+        out = writer.finish()
+    }
+
+    private func writeFields(into w: inout JSONObjectWriter) throws(JSONCodec.Error) {
+        switch self {
+        case .batch(let mutations):
+            w.string("op", "batch")
+            try w.array("records", mutations) { (w, mutation) throws(JSONCodec.Error) in try mutation.writeFields(into: &w) }
+        case .stateSet(let rule, let key, let entry):
+            w.string("op", "state.set")
+            w.string("rule", rule)
+            w.string("key", key)
+            try w.value("value", entry.value)
+            if let expiry = entry.expiresAt { w.integer("expires", expiry.milliseconds) }
+        case .stateDelete(let rule, let key):
+            w.string("op", "state.del")
+            w.string("rule", rule)
+            w.string("key", key)
+        case .timerAdded(let timer):
+            w.string("op", "timer.add")
+            try w.object("timer") { (w) throws(JSONCodec.Error) in try timer.writeFields(into: &w) }
+        case .timerRemoved(let id, let how):
+            w.string("op", "timer.remove")
+            w.integer("id", Int64(id.rawValue))
+            w.string("how", how)
+        case .eventAccepted(let event, let dedupe):
+            w.string("op", "event")
+            try w.object("event") { (w) throws(JSONCodec.Error) in try event.writeFields(into: &w) }
+            w.bool("dedupe", dedupe)
+        case .eventDone(let id):
+            w.string("op", "event.done")
+            w.string("id", id)
+        case .ruleDone(let id, let rule):
+            w.string("op", "event.rule_done")
+            w.string("id", id)
+            w.string("rule", rule)
+        case .scheduleFired(let key, let at):
+            w.string("op", "schedule")
+            w.string("key", key)
+            w.integer("at", at.milliseconds)
+        case .messageAdded, .deadLetterAdded, .deadLetterRemoved:
+            // Rare: through the generic form.
+            guard case .object(let fields) = journalValue else { return }
+            for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+                try w.dynamicValue(name, value)
+            }
+        }
+    }
+}
+
+extension JSONObjectWriter {
+    /// A field whose name is only known at run time (the generic path).
+    mutating func dynamicValue(_ name: String, _ value: LuaValue) throws(JSONCodec.Error) {
+        try self.value(name: name, value)
+    }
+}
+
+extension EngineEvent {
+    /// The fields of ``journalValue``, written directly.
+    func writeFields(into w: inout JSONObjectWriter) throws(JSONCodec.Error) {
+        w.string("id", id)
+        w.integer("at", at.milliseconds)
+        switch kind {
+        case .messageStatus(let m):
+            w.string("type", "message")
+            w.string("message_id", m.messageID)
+            w.string("status", m.status)
+            w.string("message_type", m.messageType)
+            w.string("send_at", m.sendAt)
+            w.string("created_at", m.createdAt)
+            if m.stale { w.bool("stale", true) }
+        case .hook(let name, let body, let contentType):
+            w.string("type", "hook")
+            w.string("name", name)
+            try w.value("body", body)
+            w.string("content_type", contentType)
+        case .timer(let timer):
+            w.string("type", "timer")
+            try w.object("timer") { (w) throws(JSONCodec.Error) in try timer.writeFields(into: &w) }
+        case .schedule(let rule, let handler, let scheduledAt):
+            w.string("type", "schedule")
+            w.string("rule", rule)
+            w.string("handler", handler)
+            w.integer("scheduled_at", scheduledAt.milliseconds)
+        case .custom(let name, let payload, let fromRule):
+            w.string("type", "custom")
+            w.string("name", name)
+            try w.value("payload", payload)
+            if let fromRule { w.string("from_rule", fromRule) }
+        case .engineStart:
+            w.string("type", "engine.start")
+        }
+    }
+}
+
+extension TimerRecord {
+    /// The fields of ``journalValue``, written directly.
+    func writeFields(into w: inout JSONObjectWriter) throws(JSONCodec.Error) {
+        w.integer("id", Int64(id.rawValue))
+        w.string("rule", rule)
+        w.string("name", name)
+        try w.value("payload", payload)
+        w.integer("due", due.milliseconds)
+        w.integer("created", createdAt.milliseconds)
+        w.string("late", late.mode == .skip ? "skip" : "fire")
+        if let max = late.maxLateness { w.integer("max_lateness_ms", max.clampedMilliseconds) }
+    }
+}

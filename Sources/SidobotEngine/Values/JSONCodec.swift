@@ -43,7 +43,7 @@ public enum JSONCodec {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .integer(let i): out.append(contentsOf: String(i).utf8)
+        case .integer(let i): appendInteger(i, to: &out)
         case .double(let d):
             guard d.isFinite else { throw Error(message: "cannot encode \(d) as JSON (NaN and infinities have no JSON form)") }
             var text = "\(d)"
@@ -74,9 +74,32 @@ public enum JSONCodec {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// Appends the decimal digits of `value` (no `String` made).
+    public static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value == 0 { return out.append(UInt8(ascii: "0")) }
+        var magnitude = value.magnitude
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        let start = out.count
+        while magnitude > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        }
+        out[start...].reverse()
+    }
+
     /// Appends `s` as a JSON string literal.
     public static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: copy them whole.
+        let plain: Bool? = s.utf8.withContiguousStorageIfAvailable { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])

@@ -64,6 +64,25 @@ struct EngineDurabilityTests {
         #expect(await h.state("r")["n"] == .integer(5))
     }
 
+    @Test func aRunMakingMoreChangesThanOneRecordHoldsIsJournaledInPieces() async throws {
+        let h = try EngineHarness()
+        h.configuration.limits.instructionsPerRun = 50_000_000
+        try h.rule("r", #"on("hook.go", function(ev) for i = 1, 25000 do state.set("k" .. i, i) end state.set("last", true) end)"#)
+        try await h.start()
+        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
+        await h.engine.settle()
+        let lines = try String(contentsOfFile: h.dataFolder + "/journal.jsonl", encoding: .utf8).split(separator: "\n")
+        // The hook's acceptance, then pieces of at most 10,000 changes, the last with the completion.
+        let pieces = lines.filter { $0.contains(#""op":"batch""#) && $0.contains("state.set") }
+        #expect(pieces.count == 3)
+        #expect(pieces.last?.contains("event.done") == true)
+        #expect(lines.allSatisfy { $0.utf8.count < 1 << 20 })
+        try await h.start()
+        let state = await h.state("r")
+        #expect(state.count == 25_001)
+        #expect(state["k25000"] == .integer(25000))
+    }
+
     @Test func aTornLastJournalLineIsTolerated() async throws {
         let h = try EngineHarness()
         try h.rule("r", #"on("hook.go", function(ev) state.incr("n") end)"#)
