@@ -51,7 +51,7 @@ enum FileIO {
     }
 
     /// Writes `data` to `path` atomically: a temp file beside it, fsync, rename, fsync of the folder.
-    static func writeAtomically(_ data: Data, to path: String) throws(DurabilityError) {
+    static func writeAtomically(_ data: some ContiguousBytes, to path: String) throws(DurabilityError) {
         let temp = path + ".tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { throw DurabilityError(path: temp, reason: "cannot create: \(errorText())") }

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// The append-only journal file, `DATA/journal.jsonl`: one JSON record per line.
 ///
@@ -18,7 +19,11 @@ public final class JournalWriter {
     /// The fsync policy.
     public let policy: FsyncPolicy
     private var fd: Int32
-    private var size: Int
+    private var size: Int {
+        didSet { tail.written.store(size, ordering: .releasing) }
+    }
+    /// What another thread may read of the journal (for the first half of a compaction).
+    public let tail: JournalTail
     private var unsynced = false
     private var buffer: [UInt8] = []
 
@@ -28,7 +33,9 @@ public final class JournalWriter {
         self.path = path
         self.policy = policy
         fd = try FileIO.openForAppend(path)
-        size = Int(lseek(fd, 0, SEEK_END))
+        let end = Int(lseek(fd, 0, SEEK_END))
+        tail = JournalTail(path: path, written: end)
+        size = end
     }
 
     deinit { if fd >= 0 { FileIO.closeDescriptor(fd) } }
@@ -69,6 +76,54 @@ public final class JournalWriter {
         unsynced = false
     }
 
+    /// Hands the pending fsync to the caller, to run off the journal's executor (the `everysec`
+    /// tick: fsyncing a second of writes can take milliseconds, which the engine must not wait for).
+    /// Returns a duplicate of the descriptor to fsync and close, or nil if nothing is pending.
+    /// Writes made after this are covered by the next tick.
+    public func takeSyncDescriptor() -> Int32? {
+        guard unsynced, fd >= 0 else { return nil }
+        let duplicate = dup(fd)
+        guard duplicate >= 0 else { return nil }
+        unsynced = false
+        return duplicate
+    }
+
+    /// Compaction, second half, on the journal's executor: appends what was written since
+    /// ``copyTail(from:into:)`` to `temp`, fsyncs it, and puts it in place of the journal (rename,
+    /// fsync of the folder), so the journal holds exactly the records after the snapshot. The
+    /// engine waits only for the bytes written meanwhile. The first half is ``JournalTail/copy(from:into:)``.
+    public func finishCompaction(temp: String, copiedUpTo copied: Int) throws(DurabilityError) {
+        precondition(copied <= size, "cannot keep records past the end of the journal")
+        guard fd >= 0 else {
+            unlink(temp)
+            throw DurabilityError(path: path, reason: "the journal was closed before its compaction could finish")
+        }
+        let out = open(temp, O_WRONLY | O_APPEND | O_CLOEXEC)
+        if out < 0 { throw DurabilityError(path: temp, reason: "cannot reopen: \(FileIO.errorText())") }
+        let kept: Int
+        do {
+            try JournalTail.copy(path, range: copied..<size, to: out, tempPath: temp)
+            try FileIO.fsyncFile(out, path: temp)
+            kept = Int(lseek(out, 0, SEEK_END))
+        } catch {
+            FileIO.closeDescriptor(out)
+            unlink(temp)
+            throw error
+        }
+        FileIO.closeDescriptor(out)
+        if rename(temp, path) != 0 {
+            let reason = FileIO.errorText()
+            unlink(temp)
+            throw DurabilityError(path: path, reason: "cannot replace with \(temp): \(reason)")
+        }
+        try FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
+        FileIO.closeDescriptor(fd)
+        fd = -1
+        fd = try FileIO.openForAppend(path)
+        size = kept
+        unsynced = false
+    }
+
     /// Drops every record before byte `offset` (they are covered by a snapshot), keeping the rest:
     /// the kept tail goes to a temp file that replaces the journal atomically.
     public func discard(before offset: Int) throws(DurabilityError) {
@@ -96,6 +151,54 @@ public final class JournalWriter {
         try sync()
         FileIO.closeDescriptor(fd)
         fd = -1
+    }
+}
+
+/// The part of a journal another thread may use while the engine appends to it: its path, and how
+/// far it is written (every byte below ``writtenBytes`` is).
+public final class JournalTail: Sendable {
+    public let path: String
+    let written: Atomic<Int>
+
+    init(path: String, written: Int) {
+        self.path = path
+        self.written = Atomic(written)
+    }
+
+    /// How many bytes are written.
+    public var writtenBytes: Int { written.load(ordering: .acquiring) }
+
+    /// Compaction, first half, from any thread: copies the journal from byte `offset` (the part a
+    /// new snapshot does not cover) up to what is written now into `temp`, and fsyncs it. Returns
+    /// the end of what was copied, for ``JournalWriter/finishCompaction(temp:copiedUpTo:)``.
+    public func copy(from offset: Int, into temp: String) throws(DurabilityError) -> Int {
+        let end = writtenBytes
+        precondition(offset <= end, "cannot keep records past the end of the journal")
+        let out = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if out < 0 { throw DurabilityError(path: temp, reason: "cannot create: \(FileIO.errorText())") }
+        defer { FileIO.closeDescriptor(out) }
+        try Self.copy(path, range: offset..<end, to: out, tempPath: temp)
+        try FileIO.fsyncFile(out, path: temp)
+        return end
+    }
+
+    /// Copies `range` of the file at `path` to `out` (read through a descriptor of its own).
+    static func copy(_ path: String, range: Range<Int>, to out: Int32, tempPath: String) throws(DurabilityError) {
+        guard !range.isEmpty else { return }
+        let input = open(path, O_RDONLY | O_CLOEXEC)
+        if input < 0 { throw DurabilityError(path: path, reason: "cannot reopen to compact: \(FileIO.errorText())") }
+        defer { FileIO.closeDescriptor(input) }
+        var chunk = [UInt8](repeating: 0, count: min(range.count, 1 << 20))
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let want = min(chunk.count, range.upperBound - position)
+            let read = chunk.withUnsafeMutableBytes { pread(input, $0.baseAddress, want, off_t(position)) }
+            guard read > 0 else {
+                throw DurabilityError(path: path, reason: "short read while compacting (at byte \(position) of \(range.upperBound))")
+            }
+            try FileIO.writeAll(out, chunk[0..<read], path: tempPath)
+            position += read
+        }
     }
 }
 

@@ -4,7 +4,7 @@ import Foundation
 public enum SnapshotFile {
     /// Writes the snapshot: temp file, fsync, rename over the old one, fsync of the folder.
     /// A crash at any point leaves either the old snapshot or the new one, never a mix.
-    public static func write(_ data: Data, to path: String) throws(DurabilityError) {
+    public static func write(_ data: some ContiguousBytes, to path: String) throws(DurabilityError) {
         try FileIO.writeAtomically(data, to: path)
     }
 

@@ -164,32 +164,53 @@ extension Engine {
     func maintain() {
         let now = clock.now()
         do {
-            try EngineMetrics.measure(metrics.journalFsync) { () throws(DurabilityError) in try store.syncJournal() }
+            if let descriptor = try store.syncJournal() { Self.fsyncInBackground(descriptor, path: store.paths?.journal ?? "journal", metrics: metrics, logger: logger) }
         } catch {
             logJournalFailure(error)
         }
         metrics.timersPending.record(store.data.timers.count)
         store.maintain { data in
+            // Each costs what expired, not a scan (docs/PERFORMANCE.md, snapshot stall).
+            data.state.sweep(now: now)
             data.dedupe.prune(now: now.secondsValue)
             data.ledger.prune(sentBefore: now.secondsValue - configuration.ledgerRetention)
         }
         traces.prune(now: now)
     }
 
-    /// Takes a snapshot without stopping the engine: a cheap copy now, encoding and writing off the
-    /// engine's executor, then the journal records it covers are dropped.
+    /// The `everysec` fsync, on a thread of its own: fsyncing a second of writes can take
+    /// milliseconds, and the engine goes on accepting meanwhile (as Redis does).
+    nonisolated static func fsyncInBackground(_ descriptor: Int32, path: String, metrics: EngineMetrics, logger: Logger) {
+        let timer = metrics.journalFsync
+        fsyncQueue.async {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let failed = fsync(descriptor) != 0 ? FileIO.errorText() : nil
+            _ = close(descriptor)
+            timer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+            if let failed { logger.error("journal fsync failed", metadata: ["path": "\(path)", "error": "\(failed)"]) }
+        }
+    }
+
+    nonisolated static let fsyncQueue = DispatchQueue(label: "sidobot.journal.fsync")
+
+    /// Takes a snapshot without stopping the engine: a cheap copy now; encoding, writing, and
+    /// copying the journal records it does not cover, off the engine's executor; then a short
+    /// step back on it to append what was journaled meanwhile and swap the journal.
     public func takeSnapshot() async {
         let now = clock.now()
         store.maintain { $0.state.sweep(now: now) }
-        guard let started = store.beginSnapshot(), let path = store.paths?.snapshot else { return }
+        guard let started = store.beginSnapshot(), let path = store.paths?.snapshot, let journal = store.journalForCompaction else { return }
         let copy = started.copy
+        let offset = started.journalOffset
+        let temp = journal.path + ".compacting"
+        let tail = journal.tail
         let startedAt = DispatchTime.now().uptimeNanoseconds
         defer { metrics.snapshot.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - startedAt)) }
-        let result: Result<Void, DurabilityError> = await Task.detached {
+        let result: Result<Int, DurabilityError> = await Task.detached {
             do {
                 let bytes = try SnapshotCodec.encode(copy, savedAt: now)
-                try SnapshotFile.write(Data(bytes), to: path)
-                return .success(())
+                try SnapshotFile.write(bytes, to: path)
+                return .success(try tail.copy(from: offset, into: temp))
             } catch let error as DurabilityError {
                 return .failure(error)
             } catch {
@@ -198,12 +219,16 @@ extension Engine {
         }.value
         lastSnapshot = now
         switch result {
-        case .success:
-            do { try store.finishSnapshot(journalOffset: started.journalOffset) } catch { logJournalFailure(error) }
+        case .success(let copied):
+            do { try store.finishSnapshot(compactedInto: temp, copiedUpTo: copied) } catch { logJournalFailure(error) }
         case .failure(let error):
-            try? store.finishSnapshot(journalOffset: nil)
+            store.abandonSnapshot()
+            unlink(temp)
             logger.error("snapshot failed; the journal is kept, nothing is lost", metadata: ["error": "\(error)"])
         }
+        let waiters = snapshotWaiters
+        snapshotWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
     }
 
     func logJournalFailure(_ error: DurabilityError) {

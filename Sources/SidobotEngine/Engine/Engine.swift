@@ -49,6 +49,8 @@ public actor Engine {
     /// Acknowledgements waiting for the journal write that covers them (``journalBarrier()``).
     var barrierWaiters: [CheckedContinuation<Result<Void, DurabilityError>, Never>] = []
     var flushScheduled = false
+    /// Waiting for a snapshot under way to end (shutdown writes its own after it).
+    var snapshotWaiters: [CheckedContinuation<Void, Never>] = []
     var started = false
     var stopping = false
     var schedulerTask: Task<Void, Never>?
@@ -143,6 +145,9 @@ public actor Engine {
         if !waited {
             logger.warning("handler runs still going at shutdown; their events will be dispatched again at the next start",
                            metadata: ["runs": "\(runs.count)"])
+        }
+        if store.snapshotInProgress {
+            await withCheckedContinuation { snapshotWaiters.append($0) }
         }
         do {
             try store.snapshotNow(at: clock.now())

@@ -146,9 +146,10 @@ extension TimerRecord {
 
 
 /// A journal or snapshot record that does not have the expected shape.
-struct RecordError: Error, CustomStringConvertible {
+struct RecordError: Error, CustomStringConvertible, JSONErrorConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+    init(json error: JSONCodec.Error) { self.init("not valid JSON: \(error)") }
 }
 
 /// Typed access to the fields of a journal or snapshot record.

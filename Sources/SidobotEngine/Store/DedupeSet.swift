@@ -1,16 +1,18 @@
 import DequeModule
+import HashTreeCollections
 
 /// The ids of accepted inbound events, remembered for a retention period so a redelivery is
 /// acknowledged and not processed twice.
 ///
 /// Bounded by age, not by a small count: Sidobe retries a webhook for a while, and a burst of
 /// traffic must not push out ids that are still being retried. Ids are kept in arrival order in a
-/// deque beside a hash set, so pruning expired ids is O(expired), not a scan.
+/// deque beside a persistent hash map, so pruning expired ids is O(expired), not a scan, and a
+/// snapshot copies the map in O(1) (the deque is an index the live set keeps to itself).
 public struct DedupeSet: Sendable {
     /// How long an id is remembered, in seconds.
     public let retention: Double
     private var order: Deque<(id: String, acceptedAt: Double)> = []
-    private var ids: [String: Double] = [:]
+    private var ids: TreeDictionary<String, Double> = [:]
 
     public init(retention: Double) { self.retention = retention }
 
@@ -20,15 +22,11 @@ public struct DedupeSet: Sendable {
     /// Remembers `id` as accepted at `time`. Returns `false` if it was already remembered.
     @discardableResult
     public mutating func insert(_ id: String, at time: Double) -> Bool {
-        // One hash of the id, not two: this is on every webhook's path.
-        var inserted = false
-        _ = { (slot: inout Double?) in
-            if slot == nil {
-                slot = time
-                inserted = true
-            }
-        }(&ids[id])
-        guard inserted else { return false }
+        if let first = ids.updateValue(time, forKey: id) {
+            // Already remembered: keep the first acceptance time.
+            ids[id] = first
+            return false
+        }
         order.append((id, time))
         return true
     }
@@ -45,6 +43,18 @@ public struct DedupeSet: Sendable {
     /// The number of remembered ids.
     public var count: Int { ids.count }
 
-    /// Every remembered id with its acceptance time, oldest first (for snapshots).
-    public var entries: [(id: String, acceptedAt: Double)] { Array(order) }
+    /// Every remembered id with its acceptance time, in no particular order (for snapshots).
+    public var entries: [(id: String, acceptedAt: Double)] { ids.map { ($0.key, $0.value) } }
+
+    /// A copy for a snapshot: the ids and times, without the arrival-order index.
+    var snapshotCopy: DedupeSet {
+        var copy = self
+        copy.order = []
+        return copy
+    }
+
+    /// Remembers many ids at once, in any order (restoring a snapshot): the order index is rebuilt sorted.
+    mutating func restore(_ restored: [(id: String, acceptedAt: Double)]) {
+        for (id, time) in restored.sorted(by: { $0.acceptedAt < $1.acceptedAt }) { insert(id, at: time) }
+    }
 }

@@ -192,11 +192,16 @@ final class EngineStore {
     /// what became of it (fired as an event, or skipped), which replay applies the same way.
     func takeDueTimer(now: UnixTime) -> TimerRecord? { data.timers.popDue(now: now) }
 
-    /// The once-a-second tick: writes deferred records, then fsyncs under `everysec`.
-    func syncJournal() throws(DurabilityError) {
+    /// The once-a-second tick: writes queued records; under `everysec`, returns a descriptor whose
+    /// fsync the caller runs off the engine's executor (see ``JournalWriter/takeSyncDescriptor()``).
+    func syncJournal() throws(DurabilityError) -> Int32? {
         try flushUnwritten()
-        try journal?.sync()
+        guard fsync == .everysec else { return nil }
+        return journal?.takeSyncDescriptor()
     }
+
+    /// The journal, for the off-executor half of compaction (``JournalWriter/copyTail(from:into:)``).
+    var journalForCompaction: JournalWriter? { journal }
 
     /// Starts a snapshot: a cheap consistent copy and the journal position it covers.
     func beginSnapshot() -> (copy: StoreData, journalOffset: Int)? {
@@ -205,7 +210,7 @@ final class EngineStore {
         // number would come after the snapshot's and replay would apply it twice.
         guard (try? flushUnwritten()) != nil else { return nil }
         snapshotInProgress = true
-        return (data, journal.byteCount)
+        return (data.snapshotCopy, journal.byteCount)
     }
 
     /// Finishes a snapshot whose file was written: drops the journal records it covers.
@@ -214,12 +219,22 @@ final class EngineStore {
         if let journalOffset { try journal?.discard(before: journalOffset) }
     }
 
+    /// Finishes a snapshot whose file was written and whose journal tail was copied off the
+    /// executor into `temp` up to `copiedUpTo`: the short second half of the compaction.
+    func finishSnapshot(compactedInto temp: String, copiedUpTo: Int) throws(DurabilityError) {
+        snapshotInProgress = false
+        try journal?.finishCompaction(temp: temp, copiedUpTo: copiedUpTo)
+    }
+
+    /// Ends a snapshot that failed: the journal keeps everything.
+    func abandonSnapshot() { snapshotInProgress = false }
+
     /// Writes a snapshot synchronously (shutdown), then empties the journal.
     func snapshotNow(at now: UnixTime) throws(DurabilityError) {
         guard let paths, let started = beginSnapshot() else { return }
         do {
             let bytes = try SnapshotCodec.encode(started.copy, savedAt: now)
-            try SnapshotFile.write(Data(bytes), to: paths.snapshot)
+            try SnapshotFile.write(bytes, to: paths.snapshot)
         } catch let error as DurabilityError {
             snapshotInProgress = false
             throw error

@@ -205,5 +205,12 @@ public struct MessageLedger: Sendable {
 
     public var count: Int { records.count }
 
+    /// A copy for a snapshot: the persistent maps, without the age index the live ledger keeps to itself.
+    var snapshotCopy: MessageLedger {
+        var copy = self
+        copy.order = []
+        return copy
+    }
+
     private static func keyIndex(rule: String, key: String) -> String { rule + "\u{0}" + key }
 }

@@ -96,11 +96,10 @@ extension Mutation {
     /// Appends the journal line of this change (without the newline): the same fields as
     /// ``journalValue``, written directly for the records every webhook, run and timer produces.
     func appendJournalRecord(sequence: UInt64, to out: inout [UInt8]) throws(JSONCodec.Error) {
-        var writer = JSONObjectWriter(into: out)
-        out = []
-        writer.integer("seq", Int64(sequence))
-        try writeFields(into: &writer)
-        out = writer.finish()
+        try JSONObjectWriter.write(into: &out) { (w) throws(JSONCodec.Error) in
+            w.integer("seq", Int64(sequence))
+            try writeFields(into: &w)
+        }
     }
 
     private func writeFields(into w: inout JSONObjectWriter) throws(JSONCodec.Error) {
@@ -144,16 +143,9 @@ extension Mutation {
             // Rare: through the generic form.
             guard case .object(let fields) = journalValue else { return }
             for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
-                try w.dynamicValue(name, value)
+                try w.value(name: name, value)
             }
         }
-    }
-}
-
-extension JSONObjectWriter {
-    /// A field whose name is only known at run time (the generic path).
-    mutating func dynamicValue(_ name: String, _ value: LuaValue) throws(JSONCodec.Error) {
-        try self.value(name: name, value)
     }
 }
 

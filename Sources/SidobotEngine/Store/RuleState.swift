@@ -24,6 +24,9 @@ public struct StateEntry: Sendable, Hashable {
 /// stored expiry time.
 public struct RuleStateStore: Sendable {
     public private(set) var rules: [String: TreeDictionary<String, StateEntry>] = [:]
+    /// Keys set with a TTL, by expiry: sweeping costs the expired keys, not a scan of every key.
+    /// An entry whose key was set again since is stale and skipped. Derived (not in snapshots).
+    private var expiries = ExpiryHeap()
 
     public init() {}
 
@@ -34,6 +37,7 @@ public struct RuleStateStore: Sendable {
 
     public mutating func set(rule: String, key: String, entry: StateEntry) {
         rules[rule, default: [:]][key] = entry
+        if let expiry = entry.expiresAt { expiries.push(.init(at: expiry.milliseconds, rule: rule, key: key)) }
     }
 
     @discardableResult
@@ -54,21 +58,71 @@ public struct RuleStateStore: Sendable {
         return out
     }
 
-    /// Drops expired entries. Returns how many.
+    /// Drops expired entries. Returns how many. Costs the number of keys that expired (and of
+    /// TTLs that were overwritten since), never a scan of the whole state.
     @discardableResult
     public mutating func sweep(now: UnixTime) -> Int {
         var removed = 0
-        for (rule, map) in rules {
-            let expired = map.filter { !$0.value.isLive(at: now) }
-            guard !expired.isEmpty else { continue }
-            var kept = map
-            for (key, _) in expired { kept.removeValue(forKey: key) }
-            removed += expired.count
-            rules[rule] = kept.isEmpty ? nil : kept
+        while let top = expiries.top, top.at <= now.milliseconds {
+            expiries.pop()
+            // Only if the key still holds the value that expiry belonged to.
+            guard let entry = rules[top.rule]?[top.key], entry.expiresAt?.milliseconds == top.at, !entry.isLive(at: now) else { continue }
+            rules[top.rule]?.removeValue(forKey: top.key)
+            if rules[top.rule]?.isEmpty == true { rules[top.rule] = nil }
+            removed += 1
         }
         return removed
     }
 
+    /// A copy for a snapshot: the entries, without the expiry index (which the live store keeps
+    /// to itself, so writing after the copy copies nothing).
+    var snapshotCopy: RuleStateStore {
+        var copy = self
+        copy.expiries = ExpiryHeap()
+        return copy
+    }
+
     /// The number of stored keys, expired ones not yet swept included.
     public var count: Int { rules.values.reduce(0) { $0 + $1.count } }
+}
+
+/// A binary min-heap of TTL expiries.
+struct ExpiryHeap: Sendable {
+    struct Entry: Sendable {
+        var at: Int64
+        var rule: String
+        var key: String
+    }
+
+    private var items: [Entry] = []
+
+    var top: Entry? { items.first }
+    var count: Int { items.count }
+
+    mutating func push(_ entry: Entry) {
+        items.append(entry)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].at < items[parent].at else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() {
+        guard !items.isEmpty else { return }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < items.count, items[left].at < items[smallest].at { smallest = left }
+            if right < items.count, items[right].at < items[smallest].at { smallest = right }
+            guard smallest != parent else { return }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
 }

@@ -89,58 +89,96 @@ enum SnapshotCodec {
         return out
     }
 
-    /// Decodes a snapshot into `data` (which carries the retention settings).
+    /// Decodes a snapshot into `data` (which carries the retention settings), streaming: no tree of
+    /// the whole file is built, each record goes into the store as it is read.
     static func decode(_ bytes: Data, into data: inout StoreData) throws(RecordError) {
-        let value: LuaValue
-        do {
-            value = try JSONCodec.decode(bytes: bytes)
-        } catch {
-            throw RecordError("not valid JSON: \(error)")
-        }
-        let r = RecordReader(value, what: "snapshot")
-        let format = try r.integer("format")
-        guard format == Self.format else {
-            throw RecordError("format \(format) is not supported by this version of sidobot (it reads format \(Self.format))")
-        }
-        data.sequence = UInt64(try r.integer("sequence"))
-        guard case .object(let rules)? = r.fields["state"] else { throw RecordError("snapshot.state is missing") }
-        for (rule, keys) in rules {
-            for (key, entry) in keys.objectValue ?? [:] {
-                let e = RecordReader(entry, what: "snapshot.state.\(rule).\(key)")
-                data.state.set(rule: rule, key: key, entry: StateEntry(
-                    value: e.value("v"), expiresAt: e.optionalInteger("exp").map(UnixTime.init(milliseconds:))))
+        let result: Result<Void, RecordError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(RecordError) in
+                var parser = JSONCodec.Parser(bytes: raw.bindMemory(to: UInt8.self))
+                try decode(&parser, into: &data)
+                parser.skipWhitespace()
+                guard parser.index == parser.bytes.count else { throw RecordError("not valid JSON: unexpected text after the snapshot") }
             }
         }
-        for timer in try r.array("timers") {
-            let record = try TimerRecord(journalValue: timer)
-            data.timers.add(record)
-            if let messageID = StoreData.retryMessageID(record) { data.retryTimers[messageID] = record.id }
-        }
-        data.timers.restoreNextID(UInt64(try r.integer("next_timer_id")))
-        for message in try r.array("messages") { data.ledger.insert(try MessageRecord(journalValue: message)) }
-        for entry in try r.array("dedupe") {
-            guard case .array(let pair) = entry, pair.count == 2, case .string(let id) = pair[0] else {
-                throw RecordError("snapshot.dedupe holds an entry that is not [id, time]")
+        try result.get()
+    }
+
+    private static func decode(_ p: inout JSONCodec.Parser, into data: inout StoreData) throws(RecordError) {
+        var seen: Set<String> = []
+        var dedupe: [(id: String, acceptedAt: Double)] = []
+        var inflightSequence: UInt64 = 0
+        try p.forEachMember(depth: 0) { (p, field) throws(RecordError) in
+            seen.insert(field)
+            switch field {
+            case "format":
+                let format = try p.value(depth: 1, as: RecordError.self).int64Value
+                guard format == Self.format else {
+                    throw RecordError("format \(format.map(String.init) ?? "?") is not supported by this version of sidobot (it reads format \(Self.format))")
+                }
+            case "sequence":
+                guard let sequence = try p.value(depth: 1, as: RecordError.self).int64Value, sequence >= 0 else {
+                    throw RecordError("snapshot.sequence must be a whole number")
+                }
+                data.sequence = UInt64(sequence)
+            case "state":
+                try p.forEachMember(depth: 1) { (p, rule) throws(RecordError) in
+                    try p.forEachMember(depth: 2) { (p, key) throws(RecordError) in
+                        let e = RecordReader(try p.value(depth: 3, as: RecordError.self), what: "snapshot.state.\(rule).\(key)")
+                        data.state.set(rule: rule, key: key, entry: StateEntry(
+                            value: e.value("v"), expiresAt: e.optionalInteger("exp").map(UnixTime.init(milliseconds:))))
+                    }
+                }
+            case "timers":
+                try p.forEachElement(depth: 1) { (p) throws(RecordError) in
+                    let record = try TimerRecord(journalValue: try p.value(depth: 2, as: RecordError.self))
+                    data.timers.add(record)
+                    if let messageID = StoreData.retryMessageID(record) { data.retryTimers[messageID] = record.id }
+                }
+            case "next_timer_id":
+                guard let next = try p.value(depth: 1, as: RecordError.self).int64Value, next >= 0 else {
+                    throw RecordError("snapshot.next_timer_id must be a whole number")
+                }
+                data.timers.restoreNextID(UInt64(next))
+            case "messages":
+                try p.forEachElement(depth: 1) { (p) throws(RecordError) in
+                    data.ledger.insert(try MessageRecord(journalValue: try p.value(depth: 2, as: RecordError.self)))
+                }
+            case "dedupe":
+                try p.forEachElement(depth: 1) { (p) throws(RecordError) in
+                    guard case .array(let pair) = try p.value(depth: 2, as: RecordError.self), pair.count == 2, case .string(let id) = pair[0] else {
+                        throw RecordError("snapshot.dedupe holds an entry that is not [id, time]")
+                    }
+                    switch pair[1] {
+                    case .double(let at): dedupe.append((id, at))
+                    case .integer(let at): dedupe.append((id, Double(at)))
+                    default: throw RecordError("snapshot.dedupe holds an entry that is not [id, time]")
+                    }
+                }
+            case "inflight":
+                try p.forEachElement(depth: 1) { (p) throws(RecordError) in
+                    let value = try p.value(depth: 2, as: RecordError.self)
+                    let decoded = try EngineEvent(journalValue: value)
+                    let doneRules = Set((value["done_rules"]?.arrayValue ?? []).compactMap(\.stringValue))
+                    inflightSequence += 1
+                    data.inflight[decoded.id] = InflightEvent(sequence: inflightSequence, event: decoded, doneRules: doneRules)
+                }
+            case "schedules":
+                for (key, at) in try p.value(depth: 1, as: RecordError.self).objectValue ?? [:] {
+                    guard let ms = at.int64Value else { throw RecordError("snapshot.schedules.\(key) is not a time") }
+                    data.schedules[key] = UnixTime(milliseconds: ms)
+                }
+            case "dead_letters":
+                try p.forEachElement(depth: 1) { (p) throws(RecordError) in
+                    data.deadLetters.add(try DeadLetter(journalValue: try p.value(depth: 2, as: RecordError.self)))
+                }
+            default:
+                // A field a later version added: not ours to interpret.
+                _ = try p.value(depth: 1, as: RecordError.self)
             }
-            let at: Double
-            switch pair[1] {
-            case .double(let d): at = d
-            case .integer(let i): at = Double(i)
-            default: throw RecordError("snapshot.dedupe holds an entry that is not [id, time]")
-            }
-            data.dedupe.insert(id, at: at)
         }
-        var sequence: UInt64 = 0
-        for event in try r.array("inflight") {
-            sequence += 1
-            let decoded = try EngineEvent(journalValue: event)
-            let doneRules = Set((event["done_rules"]?.arrayValue ?? []).compactMap(\.stringValue))
-            data.inflight[decoded.id] = InflightEvent(sequence: sequence, event: decoded, doneRules: doneRules)
+        for required in ["format", "sequence", "state", "timers", "next_timer_id", "messages", "dedupe", "inflight"] where !seen.contains(required) {
+            throw RecordError("snapshot.\(required) is missing")
         }
-        for (key, at) in r.value("schedules").objectValue ?? [:] {
-            guard let ms = at.int64Value else { throw RecordError("snapshot.schedules.\(key) is not a time") }
-            data.schedules[key] = UnixTime(milliseconds: ms)
-        }
-        for letter in try r.array("dead_letters") { data.deadLetters.add(try DeadLetter(journalValue: letter)) }
+        data.dedupe.restore(dedupe)
     }
 }

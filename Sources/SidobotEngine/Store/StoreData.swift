@@ -89,6 +89,20 @@ struct StoreData: Sendable {
         return id
     }
 
+    /// What a snapshot needs, copied in O(1): the persistent maps, shared with the live store until
+    /// either changes them, and none of the indexes (timer queue, age orders, TTL heap, retry
+    /// timers) the live store rebuilds from them at start-up. A copy that kept those would make the
+    /// first write after it copy them whole (a stall proportional to the store).
+    var snapshotCopy: StoreData {
+        var copy = self
+        copy.state = state.snapshotCopy
+        copy.timers = timers.snapshotCopy
+        copy.ledger = ledger.snapshotCopy
+        copy.dedupe = dedupe.snapshotCopy
+        copy.retryTimers = [:]
+        return copy
+    }
+
     /// The inflight events in the order they were accepted.
     var inflightInOrder: [InflightEvent] {
         inflight.values.sorted { $0.sequence < $1.sequence }

@@ -74,4 +74,12 @@ public struct TimerStore: Sendable {
     public mutating func restoreNextID(_ value: UInt64) { nextID = max(nextID, value) }
 
     public var count: Int { records.count }
+
+    /// A copy for a snapshot: the records (a persistent map), without the due-time queue, which
+    /// the live store keeps to itself so that scheduling after the copy copies nothing.
+    var snapshotCopy: TimerStore {
+        var copy = self
+        copy.queue = TimerQueue()
+        return copy
+    }
 }

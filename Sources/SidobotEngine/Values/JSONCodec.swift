@@ -208,6 +208,59 @@ public enum JSONCodec {
             }
         }
 
+        /// Reads an object member by member without building it: `body` gets each key with the
+        /// parser at its value, and must read (or skip) the value. For big documents (snapshots).
+        /// JSON errors are reported as `Failure(json:)`, beside `body`'s own.
+        mutating func forEachMember<Failure: JSONErrorConvertible>(depth: Int, _ body: (inout Parser, String) throws(Failure) -> Void) throws(Failure) {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw Failure(json: fail("expected an object")) }
+            guard depth <= JSONCodec.maxDepth else { throw Failure(json: fail("JSON nested deeper than \(JSONCodec.maxDepth) levels")) }
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return }
+            while true {
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw Failure(json: fail("expected a string key")) }
+                let key: String
+                do { key = try parseString() } catch { throw Failure(json: error) }
+                skipWhitespace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw Failure(json: fail("expected ':' after a key")) }
+                index += 1
+                skipWhitespace()
+                try body(&self, key)
+                skipWhitespace()
+                guard index < bytes.count else { throw Failure(json: fail("unexpected end of JSON in an object")) }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "}") { index += 1; return }
+                throw Failure(json: fail("expected ',' or '}' in an object"))
+            }
+        }
+
+        /// Reads an array element by element without building it (see ``forEachMember(depth:_:)``).
+        mutating func forEachElement<Failure: JSONErrorConvertible>(depth: Int, _ body: (inout Parser) throws(Failure) -> Void) throws(Failure) {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw Failure(json: fail("expected an array")) }
+            guard depth <= JSONCodec.maxDepth else { throw Failure(json: fail("JSON nested deeper than \(JSONCodec.maxDepth) levels")) }
+            index += 1
+            skipWhitespace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return }
+            while true {
+                skipWhitespace()
+                try body(&self)
+                skipWhitespace()
+                guard index < bytes.count else { throw Failure(json: fail("unexpected end of JSON in an array")) }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: "]") { index += 1; return }
+                throw Failure(json: fail("expected ',' or ']' in an array"))
+            }
+        }
+
+        /// One whole value, with JSON errors as `Failure(json:)`.
+        mutating func value<Failure: JSONErrorConvertible>(depth: Int, as _: Failure.Type = Failure.self) throws(Failure) -> LuaValue {
+            skipWhitespace()
+            do { return try parseValue(depth: depth) } catch { throw Failure(json: error) }
+        }
+
         mutating func parseArray(depth: Int) throws(Error) -> LuaValue {
             index += 1
             var items: [LuaValue] = []
@@ -334,4 +387,9 @@ public enum JSONCodec {
             return .double(double)
         }
     }
+}
+
+/// An error type that can carry a ``JSONCodec/Error`` (for the streaming reads of big documents).
+protocol JSONErrorConvertible: Error {
+    init(json: JSONCodec.Error)
 }

@@ -3,13 +3,28 @@ import LuaSandbox
 /// Writes one JSON object field by field, straight into bytes: how the journal's hot records
 /// (events, state writes, timers, completions) are written, without building a ``LuaValue`` tree
 /// and sorting its keys first (``JSONCodec/encode(_:into:)`` does both, for any value).
-struct JSONObjectWriter: ~Copyable {
-    private(set) var out: [UInt8]
+///
+/// ```swift
+/// try JSONObjectWriter.write(into: &bytes) { w throws(JSONCodec.Error) in
+///     w.string("op", "event.done")
+///     w.string("id", id)
+/// }
+/// ```
+struct JSONObjectWriter {
+    /// The bytes being written: the caller's buffer, moved in (never copied) for the duration.
+    private var out: [UInt8] = []
     private var first = true
 
-    init(into out: consuming [UInt8]) {
-        self.out = out
-        self.out.append(UInt8(ascii: "{"))
+    private init() {}
+
+    /// Appends one object to `buffer`, its fields written by `body`.
+    static func write(into buffer: inout [UInt8], _ body: (inout JSONObjectWriter) throws(JSONCodec.Error) -> Void) throws(JSONCodec.Error) {
+        var writer = JSONObjectWriter()
+        swap(&writer.out, &buffer)
+        defer { swap(&writer.out, &buffer) }
+        writer.out.append(UInt8(ascii: "{"))
+        try body(&writer)
+        writer.out.append(UInt8(ascii: "}"))
     }
 
     private mutating func key(_ name: StaticString) {
@@ -19,15 +34,6 @@ struct JSONObjectWriter: ~Copyable {
         name.withUTF8Buffer { out.append(contentsOf: $0) }
         out.append(UInt8(ascii: "\""))
         out.append(UInt8(ascii: ":"))
-    }
-
-    /// A field whose name is only known at run time.
-    mutating func value(name: String, _ value: LuaValue) throws(JSONCodec.Error) {
-        if !first { out.append(UInt8(ascii: ",")) }
-        first = false
-        JSONCodec.appendString(name, to: &out)
-        out.append(UInt8(ascii: ":"))
-        try JSONCodec.encode(value, into: &out)
     }
 
     mutating func string(_ name: StaticString, _ value: String) {
@@ -45,40 +51,46 @@ struct JSONObjectWriter: ~Copyable {
         out.append(contentsOf: value ? Self.trueBytes : Self.falseBytes)
     }
 
-    /// Any value (`null` fields are written as `null`, unlike inside ``JSONCodec`` objects: the
-    /// readers treat a `null` field as absent).
+    /// Any value. A `null` is written as `null`, where ``JSONCodec`` would leave the field out: the
+    /// readers treat both alike.
     mutating func value(_ name: StaticString, _ value: LuaValue) throws(JSONCodec.Error) {
         key(name)
         try JSONCodec.encode(value, into: &out)
     }
 
-    /// A nested object written by `body`.
-    mutating func object(_ name: StaticString, _ body: (inout JSONObjectWriter) throws(JSONCodec.Error) -> Void) throws(JSONCodec.Error) {
-        key(name)
-        var nested = JSONObjectWriter(into: out)
-        out = []
-        try body(&nested)
-        out = nested.finish()
+    /// A field whose name is only known at run time.
+    mutating func value(name: String, _ value: LuaValue) throws(JSONCodec.Error) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        first = false
+        JSONCodec.appendString(name, to: &out)
+        out.append(UInt8(ascii: ":"))
+        try JSONCodec.encode(value, into: &out)
     }
 
-    /// An array of objects written by `body`, one call per element.
+    /// A nested object whose fields `body` writes.
+    mutating func object(_ name: StaticString, _ body: (inout JSONObjectWriter) throws(JSONCodec.Error) -> Void) throws(JSONCodec.Error) {
+        key(name)
+        try nested(body)
+    }
+
+    /// An array of objects, one per element, whose fields `body` writes.
     mutating func array<Element>(_ name: StaticString, _ elements: [Element],
                                  _ body: (inout JSONObjectWriter, Element) throws(JSONCodec.Error) -> Void) throws(JSONCodec.Error) {
         key(name)
         out.append(UInt8(ascii: "["))
         for (index, element) in elements.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            var nested = JSONObjectWriter(into: out)
-            out = []
-            try body(&nested, element)
-            out = nested.finish()
+            try nested { (w) throws(JSONCodec.Error) in try body(&w, element) }
         }
         out.append(UInt8(ascii: "]"))
     }
 
-    consuming func finish() -> [UInt8] {
+    private mutating func nested(_ body: (inout JSONObjectWriter) throws(JSONCodec.Error) -> Void) throws(JSONCodec.Error) {
+        out.append(UInt8(ascii: "{"))
+        first = true
+        try body(&self)
         out.append(UInt8(ascii: "}"))
-        return out
+        first = false
     }
 
     private static let trueBytes = Array("true".utf8)

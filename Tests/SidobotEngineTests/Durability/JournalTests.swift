@@ -27,6 +27,33 @@ struct JournalTests {
         #expect(contents.tornTail == nil)
     }
 
+    @Test func aCompactionInTwoHalvesKeepsWhatWasWrittenBetweenThem() throws {
+        let path = folder + "/journal.jsonl"
+        let writer = try JournalWriter(path: path, policy: .everysec)
+        try writer.append(Array(#"{"n":1}"#.utf8))
+        let offset = writer.byteCount
+        try writer.append(Array(#"{"n":2}"#.utf8))
+        // The first half runs off the engine, the second on it after more records were written.
+        let copied = try writer.tail.copy(from: offset, into: path + ".compacting")
+        try writer.append(Array(#"{"n":3}"#.utf8))
+        try writer.finishCompaction(temp: path + ".compacting", copiedUpTo: copied)
+        try writer.append(Array(#"{"n":4}"#.utf8))
+        try writer.close()
+        #expect(lines(try JournalReader.read(path: path)) == [#"{"n":2}"#, #"{"n":3}"#, #"{"n":4}"#])
+        #expect(!FileManager.default.fileExists(atPath: path + ".compacting"))
+        #expect(writer.tail.writtenBytes == writer.byteCount)
+    }
+
+    @Test func theEverysecFsyncIsHandedOverOnlyWhenSomethingIsPending() throws {
+        let writer = try JournalWriter(path: folder + "/journal.jsonl", policy: .everysec)
+        #expect(writer.takeSyncDescriptor() == nil)
+        try writer.append(Array(#"{"n":1}"#.utf8))
+        let descriptor = try #require(writer.takeSyncDescriptor())
+        #expect(fsync(descriptor) == 0)
+        close(descriptor)
+        #expect(writer.takeSyncDescriptor() == nil)
+    }
+
     @Test func aTornLastLineIsSetAsideAndAppendsContinueCleanly() throws {
         let path = folder + "/journal.jsonl"
         try Data("{\"n\":1}\n{\"n\":2}\n{\"n\":3, \"par".utf8).write(to: URL(fileURLWithPath: path))
