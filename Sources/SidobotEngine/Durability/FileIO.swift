@@ -56,7 +56,22 @@ enum FileIO {
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         if fd < 0 { throw DurabilityError(path: temp, reason: "cannot create: \(errorText())") }
         do {
-            try writeAll(fd, data, path: temp)
+            // A big file goes to disk in steps, as Redis does with its RDB (incremental fsync): one
+            // fsync of 80 MB at the end makes the file system hold other writers (the journal) for
+            // tens of milliseconds; steps of 8 MB each hold them for less than one.
+            let step = 8 << 20
+            let written: Result<Void, DurabilityError> = data.withUnsafeBytes { raw in
+                Result { () throws(DurabilityError) in
+                    var offset = 0
+                    repeat {
+                        let end = min(raw.count, offset + step)
+                        try writeAll(fd, UnsafeRawBufferPointer(rebasing: raw[offset..<end]), path: temp)
+                        offset = end
+                        if offset < raw.count { try fsyncFile(fd, path: temp) }
+                    } while offset < raw.count
+                }
+            }
+            try written.get()
             try fsyncFile(fd, path: temp)
         } catch {
             close(fd)
