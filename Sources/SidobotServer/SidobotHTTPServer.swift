@@ -27,6 +27,8 @@ public struct SidobotHTTPServer: Sendable {
     let token: BearerToken
     /// For `--confirm-status`: asks Sidobe for a message's current status.
     let confirmStatus: (@Sendable (String) async throws -> MessageStatus)?
+    /// The webhook checks and answers, shared by the fast path and the route.
+    let intake: WebhookIntake
 
     /// - Parameters:
     ///   - confirmStatus: with ``ServerConfiguration/confirmFailedStatus``, called with the message id
@@ -38,6 +40,9 @@ public struct SidobotHTTPServer: Sendable {
         self.logger = logger
         self.token = BearerToken(configuration.adminToken)
         self.confirmStatus = confirmStatus
+        intake = WebhookIntake(engine: engine, secretKey: configuration.secretKey, maxBodyBytes: configuration.maxBodyBytes,
+                               state: state, counters: counters, logger: logger, batcher: WebhookBatcher(engine: engine),
+                               confirmStatus: configuration.confirmFailedStatus ? confirmStatus : nil)
     }
 
     /// Whether the engine started and the service is not shutting down.
@@ -55,8 +60,10 @@ public struct SidobotHTTPServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         addRoutes(to: router)
         let port = configuration.port
+        let intake = intake
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [WebhookFastPath(intake: intake)])),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "sidobot"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger

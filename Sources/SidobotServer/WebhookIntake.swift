@@ -1,0 +1,244 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import Sidobe
+import SidobotEngine
+import Synchronization
+
+/// The checks and answers of `POST /webhooks/sidobe`, in one place for both ways a webhook comes
+/// in: the NIO fast path (``WebhookFastPath``, the usual one) and the Hummingbird route (a request
+/// pipelined behind another on the same connection).
+///
+/// Order: a missing signature is refused (401) and a server not ready answers 503 before the body
+/// is looked at; a body over the limit gets 413; the `id` is read from it (400 when the body is
+/// not JSON or has no string id: nothing is processed either way); the signature over the id is
+/// checked in constant time (401); then the decoded event (400 naming the field) goes to the
+/// engine, which journals it; only then is 200 sent. Rules run after the answer.
+struct WebhookIntake: Sendable {
+    let engine: Engine
+    let secretKey: SecretKey
+    let maxBodyBytes: Int
+    let state: ServerState
+    let counters: IngressCounters
+    let logger: Logger
+    let batcher: WebhookBatcher
+    /// With `--confirm-status`: asks Sidobe for a FAILED message's real status.
+    let confirmStatus: (@Sendable (String) async throws -> MessageStatus)?
+
+    /// An answer, ready to be written by either path.
+    struct Answer: Sendable {
+        var status: HTTPResponse.Status
+        var body: ByteBuffer
+        var headers: HTTPFields = [:]
+    }
+
+    enum Verdict {
+        case answer(Answer)
+        case accept(WebhookEvent)
+    }
+
+    var tooLargeMessage: String { "the body is larger than \(maxBodyBytes) bytes" }
+
+    /// Before the body: the signature header, readiness, a declared length over the limit.
+    func checkHead(signature: String?, contentLength: Int?) -> Answer? {
+        guard let signature, !signature.isEmpty else {
+            counters.webhook(.rejectedSignature)
+            logger.info("webhook refused: no X-Webhook-Signature", metadata: ["outcome": "rejected_signature"])
+            return Self.error(.unauthorized, "missing X-Webhook-Signature")
+        }
+        guard state.isReady else {
+            return Self.error(.serviceUnavailable, state.isStopping ? "shutting down" : "starting: not ready yet")
+        }
+        if let contentLength, contentLength > maxBodyBytes { return tooLarge() }
+        return nil
+    }
+
+    func tooLarge() -> Answer {
+        counters.webhook(.tooLarge)
+        logger.info("webhook refused: body too large", metadata: ["outcome": "too_large"])
+        return Self.error(.contentTooLarge, tooLargeMessage)
+    }
+
+    /// With the body: one pass over it for the id the signature covers, and the event or the field at fault.
+    func checkBody(signature: String, body: ByteBuffer) -> Verdict {
+        let parsed = body.withUnsafeReadableBytes { WebhookEvent.parse($0.bindMemory(to: UInt8.self)) }
+        guard let id = parsed.id else {
+            counters.webhook(.malformed)
+            logger.info("webhook refused: no readable id", metadata: ["outcome": "malformed"])
+            return .answer(Self.error(.badRequest, "the body is not a JSON object with a string \"id\" (the signature is computed over it)"))
+        }
+        guard WebhookSignature.verify(signature: signature, id: id, secretKey: secretKey) else {
+            counters.webhook(.rejectedSignature)
+            logger.info("webhook refused: bad signature", metadata: ["event": "\(id)", "outcome": "rejected_signature"])
+            return .answer(Self.error(.unauthorized, "bad X-Webhook-Signature"))
+        }
+        switch parsed.result {
+        case .success(let event):
+            return .accept(event)
+        case .failure(let error):
+            counters.webhook(.malformed)
+            logger.info("webhook refused: malformed", metadata: ["event": "\(id)", "outcome": "malformed", "reason": "\(error)"])
+            return .answer(Self.error(.badRequest, error.description))
+        }
+    }
+
+    /// Hands a verified event to the engine (with the other webhooks arriving meanwhile) and calls
+    /// `completion` with the answer once it is journaled, on no particular executor.
+    func accept(_ event: WebhookEvent, completion: @escaping @Sendable (Answer) -> Void) {
+        if confirmStatus != nil, case .messageStatus(let update) = event.payload, update.status == .failed {
+            Task {
+                switch await confirmed(event, update) {
+                case .success(let event): batcher.submit(event) { completion(answer(for: $0, event: event)) }
+                case .failure(let failure): completion(failure.answer)
+                }
+            }
+            return
+        }
+        batcher.submit(event) { completion(answer(for: $0, event: event)) }
+    }
+
+    /// `--confirm-status`: the event with Sidobe's own view of the status, or the 503 to answer.
+    private func confirmed(_ event: WebhookEvent, _ update: MessageStatusUpdate) async -> Result<WebhookEvent, AnswerFailure> {
+        guard let confirmStatus else { return .success(event) }
+        do {
+            let status = try await confirmStatus(update.whatsappMessageID)
+            guard status != update.status else { return .success(event) }
+            logger.warning("webhook status not confirmed by Sidobe; using Sidobe's answer",
+                           metadata: ["event": "\(event.id)", "message": "\(update.whatsappMessageID)", "claimed": "\(update.status)", "confirmed": "\(status)"])
+            var corrected = event
+            var changed = update
+            changed.status = status
+            corrected.payload = .messageStatus(changed)
+            return .success(corrected)
+        } catch {
+            logger.warning("cannot confirm a FAILED status with Sidobe; answering 503 so the webhook is delivered again",
+                           metadata: ["event": "\(event.id)", "error": "\(error)"])
+            return .failure(AnswerFailure(Self.error(.serviceUnavailable, "cannot confirm the status with Sidobe now; try again")))
+        }
+    }
+
+    struct AnswerFailure: Error {
+        let answer: Answer
+        init(_ answer: Answer) { self.answer = answer }
+    }
+
+    /// The answer to a webhook the engine took (or could not journal).
+    func answer(for result: Result<WebhookAcceptance, EngineError>, event: WebhookEvent) -> Answer {
+        switch result {
+        case .failure(let error):
+            logger.error("webhook not journaled; answering 500 so it is delivered again", metadata: ["event": "\(event.id)", "error": "\(error)"])
+            return Self.error(.internalServerError, "the event could not be journaled; deliver it again")
+        case .success(.accepted(let eventID)):
+            counters.webhook(.accepted)
+            if case .messageStatus(let update) = event.payload {
+                logger.info("webhook accepted", metadata: ["event": "\(eventID)", "outcome": "accepted", "message": "\(update.whatsappMessageID)", "status": "\(update.status)"])
+            }
+            return Self.accepted("accepted", eventID)
+        case .success(.duplicate(let eventID)):
+            // The engine logs the duplicate (one line per outcome).
+            counters.webhook(.duplicate)
+            return Self.accepted("duplicate", eventID)
+        case .success(.ignored(let eventID, _)):
+            // The engine logs the unknown type.
+            counters.webhook(.ignored)
+            return Self.accepted("ignored", eventID)
+        }
+    }
+
+    // MARK: Answers
+
+    /// `{"event_id":"…","status":"…"}`, written directly: this answer is on the hot path, and
+    /// `JSONEncoder` cost several microseconds per request (docs/PERFORMANCE.md).
+    static func accepted(_ status: String, _ eventID: String, code: HTTPResponse.Status = .ok) -> Answer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(eventID.utf8.count + 48)
+        buffer.writeStaticString(#"{"event_id":"#)
+        JSONText.appendString(eventID, to: &buffer)
+        buffer.writeStaticString(#","status":""#)
+        buffer.writeString(status)
+        buffer.writeStaticString(#""}"#)
+        return Answer(status: code, body: buffer)
+    }
+
+    /// `{"error": "…"}` (as every error answer of the server).
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Answer {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString(#"{"error":"#)
+        JSONText.appendString(message, to: &buffer)
+        buffer.writeStaticString("}")
+        return Answer(status: status, body: buffer)
+    }
+}
+
+/// Gathers the webhooks that arrive while the engine is busy and hands them over together: one
+/// hop onto the engine and one journal write for the batch, instead of one of each per request.
+/// The first webhook of a batch starts the hand-over; those arriving before it reaches the engine
+/// ride along.
+final class WebhookBatcher: Sendable {
+    typealias Completion = @Sendable (Result<WebhookAcceptance, EngineError>) -> Void
+
+    private struct Queue {
+        var items: [(event: WebhookEvent, completion: Completion)] = []
+        var draining = false
+    }
+
+    private let engine: Engine
+    private let queue = Mutex(Queue())
+    /// The most webhooks handed over in one call (the rest wait for the next round).
+    static let maxBatch = 512
+
+    init(engine: Engine) { self.engine = engine }
+
+    func submit(_ event: WebhookEvent, completion: @escaping Completion) {
+        let start = queue.withLock { queue -> Bool in
+            queue.items.append((event, completion))
+            guard !queue.draining else { return false }
+            queue.draining = true
+            return true
+        }
+        if start { Task { await self.drain() } }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = queue.withLock { queue -> [(event: WebhookEvent, completion: Completion)] in
+                let taken = Array(queue.items.prefix(Self.maxBatch))
+                queue.items.removeFirst(taken.count)
+                if taken.isEmpty { queue.draining = false }
+                return taken
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                let results = try await engine.acceptWebhooks(batch.map(\.event))
+                for (item, result) in zip(batch, results) { item.completion(.success(result)) }
+            } catch {
+                for item in batch { item.completion(.failure(error)) }
+            }
+        }
+    }
+}
+
+/// JSON string literals written into a `ByteBuffer`.
+enum JSONText {
+    /// Appends `text` as a quoted JSON string, escaping quotes, backslashes and control characters.
+    static func appendString(_ text: String, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case 0x0A: buffer.writeStaticString("\\n")
+            case 0x0D: buffer.writeStaticString("\\r")
+            case 0x09: buffer.writeStaticString("\\t")
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                buffer.writeStaticString("\\u00")
+                buffer.writeInteger(hex[Int(byte >> 4)])
+                buffer.writeInteger(hex[Int(byte & 0xF)])
+            default: buffer.writeInteger(byte)
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\""))
+    }
+}
