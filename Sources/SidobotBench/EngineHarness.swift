@@ -3,6 +3,7 @@ import Logging
 import LuaSandbox
 import Sidobe
 import SidobotEngine
+import SidobotServer
 
 /// An engine started in this process over a temp rules folder (and a data folder, if asked), on the
 /// real clock, with a Sidobe that refuses everything unless one is given.
@@ -59,9 +60,7 @@ enum BenchLogging {
     } ?? .info
 
     static func logger(_ label: String) -> Logger {
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return Logger(label: label) { _ in handler }
+        Logger(label: label) { label in LogLineHandler(label: label, level: level) }
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Sidobe
+import SidobotServer
 
 /// A problem with how sidobot was started (a missing key, a bad address): printed as one
 /// line on standard error, exit status 2.
@@ -50,11 +51,7 @@ func printError(_ line: String) {
 /// Sets up swift-log once: human-readable lines on stderr, level from `SIDOBOT_LOG_LEVEL` (default info).
 func bootstrapLogging() {
     let level = Environment.value("SIDOBOT_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
+    LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: level) }
 }
 
 /// A `HOST:PORT` to listen on: `127.0.0.1:8080`, `0.0.0.0:80`, `[::1]:8080`, `localhost:9000`.

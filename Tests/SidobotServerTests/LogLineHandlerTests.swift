@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import SidobotServer
+import Testing
+
+@Suite("log lines")
+struct LogLineHandlerTests {
+    /// Logs through a handler writing into a pipe and returns what came out.
+    func lines(_ body: (Logger) -> Void) throws -> [String] {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
+        defer { close(fds[0]) }
+        var logger = Logger(label: "sidobot.test") { label in LogLineHandler(label: label, level: .info, descriptor: fds[1], metadataProvider: nil) }
+        logger[metadataKey: "rule"] = "retry"
+        body(logger)
+        close(fds[1])
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n <= 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    @Test func aLineHasTheTimeLevelLabelSortedFieldsSourceAndMessage() throws {
+        let out = try lines { logger in
+            logger.info("webhook accepted", metadata: ["status": "FAILED", "event": "e-1"])
+            logger.debug("not written at info")
+            logger.warning("slow", metadata: ["rule": "other"])
+        }
+        #expect(out.count == 2)
+        let first = try #require(out.first)
+        #expect(first.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z info sidobot\.test: event=e-1 rule=retry status=FAILED \[\w+\] webhook accepted$"#,
+                            options: .regularExpression) != nil, "\(first)")
+        // A call's own metadata wins over the logger's.
+        #expect(out.last?.contains(" rule=other ") == true)
+        #expect(out.last?.contains(" warning sidobot.test:") == true)
+    }
+
+    @Test func theTimeIsUTCToTheMillisecond() throws {
+        let before = Date()
+        let line = try #require(try lines { $0.info("x") }.first)
+        let stamp = String(line.prefix(24))
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let parsed = try #require(formatter.date(from: stamp), "\(stamp)")
+        #expect(abs(parsed.timeIntervalSince(before)) < 5)
+    }
+}
