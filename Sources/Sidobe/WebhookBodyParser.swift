@@ -19,16 +19,23 @@ struct WebhookBodyParser {
     }
 
     /// The members of interest, last occurrence wins (as with duplicate keys in `JSONDecoder`).
+    /// Fixed fields, not a dictionary: keys are matched as bytes, and only the values kept become strings.
     struct Members {
-        var top: [String: Member] = [:]
+        var id: Member?
+        var event: Member?
+        var createdAt: Member?
         /// `data` when it is an object.
-        var data: [String: Member]?
-        /// What `data` was when it was not an object.
+        var data: DataMembers?
+        /// What `data` was when it was not an object (nil: absent or an object).
         var dataKind: String?
     }
 
-    static let topKeys: Set<String> = ["id", "event", "created_at", "data"]
-    static let dataKeys: Set<String> = ["whatsapp_message_id", "status", "send_at", "message_type"]
+    struct DataMembers {
+        var whatsappMessageID: Member?
+        var status: Member?
+        var sendAt: Member?
+        var messageType: Member?
+    }
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
@@ -48,16 +55,24 @@ struct WebhookBodyParser {
             }
             var members = Members()
             try parser.readObject(depth: 0) { parser, key throws(Malformed) in
-                guard topKeys.contains(key) else {
-                    try parser.skipValue(depth: 1)
-                    return
-                }
-                if key == "data" {
+                if key.is("id") {
+                    members.id = try parser.readMember(depth: 1)
+                } else if key.is("event") {
+                    members.event = try parser.readMember(depth: 1)
+                } else if key.is("created_at") {
+                    members.createdAt = try parser.readMember(depth: 1)
+                } else if key.is("data") {
                     if parser.peek() == UInt8(ascii: "{") {
-                        var data: [String: Member] = [:]
+                        var data = DataMembers()
                         try parser.readObject(depth: 1) { parser, key throws(Malformed) in
-                            if dataKeys.contains(key) {
-                                data[key] = try parser.readMember(depth: 2)
+                            if key.is("whatsapp_message_id") {
+                                data.whatsappMessageID = try parser.readMember(depth: 2)
+                            } else if key.is("status") {
+                                data.status = try parser.readMember(depth: 2)
+                            } else if key.is("send_at") {
+                                data.sendAt = try parser.readMember(depth: 2)
+                            } else if key.is("message_type") {
+                                data.messageType = try parser.readMember(depth: 2)
                             } else {
                                 try parser.skipValue(depth: 2)
                             }
@@ -65,18 +80,30 @@ struct WebhookBodyParser {
                         members.data = data
                         members.dataKind = nil
                     } else {
-                        let member = try parser.readMember(depth: 1)
                         members.data = nil
-                        members.dataKind = member.kindName
+                        members.dataKind = try parser.readMember(depth: 1).kindName
                     }
                 } else {
-                    members.top[key] = try parser.readMember(depth: 1)
+                    try parser.skipValue(depth: 1)
                 }
             }
             try parser.expectEnd()
             return (members, true)
         } catch {
             return nil
+        }
+    }
+
+    /// An object key as read: its bytes, decoded only if it held escapes.
+    struct Key {
+        let raw: UnsafeBufferPointer<UInt8>?
+        let decoded: [UInt8]
+
+        func `is`(_ name: StaticString) -> Bool {
+            name.withUTF8Buffer { expected in
+                if let raw { return raw.elementsEqual(expected) }
+                return decoded.elementsEqual(expected)
+            }
         }
     }
 
@@ -104,7 +131,7 @@ struct WebhookBodyParser {
     }
 
     /// `{ "key": value, ... }`: calls `member` positioned at each value (after skipping whitespace).
-    private mutating func readObject(depth: Int, _ member: (inout WebhookBodyParser, String) throws(Malformed) -> Void) throws(Malformed) {
+    private mutating func readObject(depth: Int, _ member: (inout WebhookBodyParser, Key) throws(Malformed) -> Void) throws(Malformed) {
         guard depth < Self.maxDepth else { throw Malformed() }
         try expect(UInt8(ascii: "{"))
         skipWhitespace()
@@ -114,7 +141,7 @@ struct WebhookBodyParser {
         }
         while true {
             skipWhitespace()
-            let key = try readString()
+            let key = try readKey()
             skipWhitespace()
             try expect(UInt8(ascii: ":"))
             skipWhitespace()
@@ -211,6 +238,25 @@ struct WebhookBodyParser {
             if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
             guard digits(&self) > 0 else { throw Malformed() }
         }
+    }
+
+    /// A key: its raw bytes when it has no escapes (almost always), checked like any string.
+    private mutating func readKey() throws(Malformed) -> Key {
+        guard peek() == UInt8(ascii: "\"") else { throw Malformed() }
+        let start = index + 1
+        var end = start
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                guard Self.validatedUTF8(raw) else { throw Malformed() }
+                index = end + 1
+                return Key(raw: raw, decoded: [])
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            end += 1
+        }
+        return Key(raw: nil, decoded: Array(try readString().utf8))
     }
 
     private mutating func skipString() throws(Malformed) {
@@ -344,13 +390,13 @@ extension WebhookEvent {
             return Parsed(id: nil, result: .failure(WebhookDecodingError(field: "body", reason: "body is not a JSON object")))
         }
         var id: String?
-        if case .string(let text)? = members.top["id"] { id = text }
+        if case .string(let text)? = members.id { id = text }
         return Parsed(id: id, result: Result { () throws(WebhookDecodingError) in try event(from: members) })
     }
 
     private static func event(from members: WebhookBodyParser.Members) throws(WebhookDecodingError) -> WebhookEvent {
-        func string(_ fields: [String: WebhookBodyParser.Member], _ key: String, path: String) throws(WebhookDecodingError) -> String {
-            switch fields[key] {
+        func string(_ member: WebhookBodyParser.Member?, path: String) throws(WebhookDecodingError) -> String {
+            switch member {
             case nil: throw WebhookDecodingError(field: path, reason: "is missing")
             case .string(let text)?: return text
             case .null?: throw WebhookDecodingError(field: path, reason: "is null, expected string")
@@ -358,9 +404,9 @@ extension WebhookEvent {
             }
         }
         // The order JSONDecoder reported them in: id, created_at, event, then data.
-        let id = try string(members.top, "id", path: "id")
-        let createdAt = try string(members.top, "created_at", path: "created_at")
-        let type = try string(members.top, "event", path: "event")
+        let id = try string(members.id, path: "id")
+        let createdAt = try string(members.createdAt, path: "created_at")
+        let type = try string(members.event, path: "event")
         guard type == sendMessageStatusType else {
             return WebhookEvent(id: id, createdAt: createdAt, payload: .unknown(type: type))
         }
@@ -372,10 +418,10 @@ extension WebhookEvent {
             }
         }
         let update = MessageStatusUpdate(
-            whatsappMessageID: try string(data, "whatsapp_message_id", path: "data.whatsapp_message_id"),
-            status: MessageStatus(rawValue: try string(data, "status", path: "data.status")),
-            sendAt: try string(data, "send_at", path: "data.send_at"),
-            messageType: MessageType(rawValue: try string(data, "message_type", path: "data.message_type")))
+            whatsappMessageID: try string(data.whatsappMessageID, path: "data.whatsapp_message_id"),
+            status: MessageStatus(rawValue: try string(data.status, path: "data.status")),
+            sendAt: try string(data.sendAt, path: "data.send_at"),
+            messageType: MessageType(rawValue: try string(data.messageType, path: "data.message_type")))
         return WebhookEvent(id: id, createdAt: createdAt, payload: .messageStatus(update))
     }
 }

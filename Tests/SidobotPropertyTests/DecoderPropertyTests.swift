@@ -92,9 +92,9 @@ struct DecoderPropertyTests {
     }
 
     @Test func webhookDecodingNeverCrashesAndRoundTrips() async throws {
-        for text in seedCorpus { _ = try? JSONDecoder().decode(WebhookEvent.self, from: Data(text.utf8)) }
+        for text in seedCorpus { _ = WebhookEvent.parse(Array(text.utf8)) }
         await propertyCheck(count: 400, input: jsonish) { input in
-            _ = try? JSONDecoder().decode(WebhookEvent.self, from: Data(input))
+            _ = WebhookEvent.parse(input)
         }
         let statuses = ["SUCCESS", "FAILED", "PENDING", "WEIRD"]
         await propertyCheck(count: 200, input: Gen.int(in: 0...1_000_000).array(of: 4...4)) { n in
@@ -103,10 +103,41 @@ struct DecoderPropertyTests {
                                     sendAt: "2025-08-11T23:41:43+07:00", messageType: .text)))
             do {
                 let data = try JSONEncoder().encode(event)
-                let back = try JSONDecoder().decode(WebhookEvent.self, from: data)
+                let back = try WebhookEvent.decode(Array(data))
                 #expect(back == event)
             } catch {
                 Issue.record("\(error)")
+            }
+        }
+    }
+
+    /// The ingress reads webhooks with its own one-pass parser; Foundation's JSONDecoder (through
+    /// `WebhookEvent`'s `Decodable` conformance) is the reference it must agree with, on valid
+    /// bodies and on bodies broken in every small way.
+    @Test func theWebhookParserAgreesWithJSONDecoderOnMutatedBodies() async throws {
+        let seed = Array(#"{"id":"816332ca-b91a","event":"SEND_MESSAGE_STATUS","created_at":"2025-08-11T23:41:43.889693+07:00","data":{"whatsapp_message_id":"4da0cb47","status":"SUCCESS","send_at":"2025-08-11T23:41:43+07:00","message_type":"TEXT"},"extra":[1,-2.5e3,true,null,{"k":"v"}]}"#.utf8)
+        let alphabet = Array(#"{}[]":,0123456789.eE+-\ ntrufals/uéab"#.utf8)
+        let insertions = [#""x":[1,{"y":null}],"#, #""id\u0031":"z","#, #""note":"caf\u00e9 \ud83d\ude00","#, " \n\t", #"\""#, #""n":01,"#]
+        await propertyCheck(count: 1500, input: Gen.int(in: 0...Int.max).array(of: 1...4)) { choices in
+            var body = seed
+            for choice in choices {
+                let position = (choice >> 8) % (body.count + 1)
+                switch choice % 5 {
+                case 0 where position < body.count: body[position] = alphabet[(choice >> 20) % alphabet.count]
+                case 1 where position < body.count: body.remove(at: position)
+                case 2: body.insert(contentsOf: Array(insertions[(choice >> 20) % insertions.count].utf8), at: position)
+                case 3 where position < body.count: body.insert(alphabet[(choice >> 20) % alphabet.count], at: position)
+                default: break
+                }
+            }
+            let reference = try? JSONDecoder().decode(WebhookEvent.self, from: Data(body))
+            let ours = try? WebhookEvent.decode(body)
+            // Whatever ours accepts, JSONDecoder reads the same. Where JSONDecoder is lenient (it
+            // lets `2.e3` or bytes that are not UTF-8 pass in a field it does not decode), ours
+            // follows RFC 8259: the oracle is JSONCodec's grammar on a body that is UTF-8.
+            if let ours { #expect(reference == ours, "\(String(decoding: body, as: UTF8.self))") }
+            if let reference, String(validating: body, as: UTF8.self) != nil, (try? JSONCodec.decode(bytes: body)) != nil {
+                #expect(ours == reference, "\(String(decoding: body, as: UTF8.self))")
             }
         }
     }
