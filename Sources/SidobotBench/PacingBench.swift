@@ -40,7 +40,7 @@ enum PacingBench {
                 table.rows.append([name, "\(Format.int(limit * factor))/s", "\(result.sent)", String(format: "%.1f/s", result.rate),
                                    String(format: "%.0f%%", result.rate / limit * 100), "\(result.rateLimited)", "\(result.clientRetries)"])
             }
-            print("pacing: simulator limited to \(Format.int(limit)) requests/s (burst \(burst)); engine burst \(burst); recipient gap off")
+            print("pacing: simulator limited to \(Format.int(limit)) requests/s (burst \(burst)); engine burst the default (\(Format.int(EngineConfiguration(rulesFolder: "", dataFolder: nil).sendBurst))); recipient gap off")
             print(table.render())
             print("target: ≥ 95% of the limit with no avoidable 429 (engine configured at the limit)")
             return 0
@@ -80,8 +80,7 @@ enum PacingBench {
         }
         let client = SidobeClient(configuration: clientConfiguration, logger: quiet)
         let harness = try await EngineHarness.start(label: "pacing", rules: ["pacing": rule], journal: .everysec, sidobe: client) {
-            $0.sendRate = engineRate
-            $0.sendBurst = Double(burst)
+            $0.sendRate = engineRate  // the operator's --send-rate; the burst stays the default
             $0.recipientGap = 0
             $0.limits.timePerRun = .seconds(600)
         }

@@ -49,6 +49,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-deadline"), help: "Seconds running handlers may take to finish at shutdown.")
     var shutdownDeadline: Double = 10
 
+    @Option(name: .customLong("send-rate"), help: "Sends per second across all rules (halved on a 429, recovered when quiet).")
+    var sendRate: Double = 20
+
+    @Option(name: .customLong("send-burst"), help: "Sends that may go at once before the rate applies (1: every send paced).")
+    var sendBurst: Double = 1
+
+    @Option(name: .customLong("recipient-gap"), help: "Minimum seconds between two sends to the same phone (0: off).")
+    var recipientGap: Double = 1
+
     @Flag(name: .customLong("confirm-status"), help: "Confirm a FAILED webhook with GET whatsapp-messages/:id before accepting it (the signature does not cover the body).")
     var confirmStatus = false
 
@@ -69,6 +78,9 @@ struct RunCommand: AsyncParsableCommand {
         if simAsyncDelayMilliseconds < 0 { throw ValidationError("--sim-async-delay-ms cannot be negative") }
         if !(snapshotInterval > 0) { throw ValidationError("--snapshot-interval must be positive") }
         if !(shutdownDeadline >= 0) { throw ValidationError("--shutdown-deadline cannot be negative") }
+        if !(sendRate > 0) { throw ValidationError("--send-rate must be positive (sends per second)") }
+        if !(sendBurst >= 1) { throw ValidationError("--send-burst must be at least 1") }
+        if !(recipientGap >= 0) { throw ValidationError("--recipient-gap cannot be negative") }
     }
 
     func run() async throws {
@@ -132,6 +144,9 @@ struct RunCommand: AsyncParsableCommand {
         engineConfiguration.fsync = fsyncPolicy
         engineConfiguration.dryRun = dryRun
         engineConfiguration.snapshotInterval = snapshotInterval
+        engineConfiguration.sendRate = sendRate
+        engineConfiguration.sendBurst = sendBurst
+        engineConfiguration.recipientGap = recipientGap
         let engine = Engine(configuration: engineConfiguration, sidobe: client, logger: Logger(label: "sidobot.engine"))
         rateLimitFeedback.attach(engine)
 

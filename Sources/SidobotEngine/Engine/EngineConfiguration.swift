@@ -16,8 +16,10 @@ public struct EngineConfiguration: Sendable {
     public var quarantineAfter = 5
     /// Sends per second across all rules (token bucket; halves on a 429 and recovers).
     public var sendRate: Double = 20
-    /// The bucket's burst.
-    public var sendBurst: Double = 20
+    /// How many sends may go at once before the rate applies. 1 (the default) paces every send
+    /// `1/sendRate` apart: a provider whose own burst is smaller than ours would answer the
+    /// excess with 429s, each of which halves the rate (docs/PERFORMANCE.md, pacing).
+    public var sendBurst: Double = 1
     /// Minimum seconds between two sends to the same recipient (0: off).
     public var recipientGap: Double = 1
     /// A send that has waited this long for its turn is dropped and reported as `EXPIRED`.

@@ -128,6 +128,7 @@ extension Engine {
             return [.null, Self.errorValue(error)]
         }
         pacing.record(message.phone, now: clock.now().secondsValue)
+        bucket.recordAdmitted(now: clock.now().secondsValue)
         metrics.send(status: sent.status.rawValue, code: "OK")
         var record = ledgerRecord(message, id: sent.id, status: "PENDING", rule: rule, key: key, attempt: attempt,
                                   resendOf: resendOf, at: clock.now(), source: "send")

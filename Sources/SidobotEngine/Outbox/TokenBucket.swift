@@ -1,8 +1,12 @@
+import DequeModule
+
 /// The global send rate: a token bucket whose rate halves on a 429 and creeps back up (AIMD).
 ///
 /// Sidobe does not publish its limit and says it changes with load, so a fixed rate is either too
-/// slow or eventually too fast. Halving on a 429 backs off quickly; adding back a tenth of the
-/// configured rate for every quiet interval without a 429 recovers without oscillating.
+/// slow or eventually too fast. A 429 halves the rate, but not below 90% of what Sidobe actually
+/// let through in the seconds before (the sends that succeeded): halving alone would fall far
+/// under a limit that was only just crossed. Adding back a tenth of the configured rate for every
+/// quiet interval without a 429 recovers without oscillating.
 ///
 /// Sends *reserve* their slot (``reserve(now:)``): the bucket may go into debt, and each waiting
 /// send gets its own time, one `1/rate` after the previous one, so a queue of a thousand sends
@@ -30,6 +34,10 @@ public struct TokenBucket: Sendable, Hashable {
     private var updatedAt: Double
     private var lastThrottleAt: Double
     private var lastDecreaseAt: Double = -.infinity
+    /// When the recent sends Sidobe accepted went out (the last ``admittedWindow`` seconds).
+    private var admitted: Deque<Double> = []
+    /// How far back ``recordAdmitted(now:)`` remembers.
+    public static let admittedWindow: Double = 2
 
     public init(rate: Double, burst: Double, minimumRate: Double? = nil, recoveryInterval: Double = 10, now: Double) {
         precondition(rate > 0 && burst >= 1, "rate must be positive and burst at least 1")
@@ -74,6 +82,17 @@ public struct TokenBucket: Sendable, Hashable {
         return tokens >= 0 ? now : now + -tokens / currentRate
     }
 
+    /// A send went out at `now` and Sidobe accepted it (not a 429): what the next 429 measures the
+    /// provider's real rate by.
+    public mutating func recordAdmitted(now: Double) {
+        admitted.append(now)
+        forgetAdmitted(before: now - Self.admittedWindow)
+    }
+
+    private mutating func forgetAdmitted(before cutoff: Double) {
+        while let first = admitted.first, first < cutoff { admitted.removeFirst() }
+    }
+
     /// The seconds a reservation made now would wait, without making it.
     public func waitIfReserved(now: Double) -> Double {
         var copy = self
@@ -86,7 +105,9 @@ public struct TokenBucket: Sendable, Hashable {
     public mutating func throttled(now: Double, retryAfter: Double? = nil) {
         refill(now: now)
         if now - lastDecreaseAt >= decreaseSpacing {
-            currentRate = max(minimumRate, currentRate / 2)
+            forgetAdmitted(before: now - Self.admittedWindow)
+            let admittedRate = Double(admitted.count) / Self.admittedWindow
+            currentRate = max(minimumRate, max(currentRate / 2, min(currentRate, admittedRate * 0.9)))
             lastDecreaseAt = now
         }
         tokens = -(max(0, retryAfter ?? 0) * currentRate)

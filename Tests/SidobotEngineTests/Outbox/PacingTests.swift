@@ -41,6 +41,22 @@ struct PacingTests {
         #expect(bucket.currentRate == 10)
     }
 
+    @Test func a429FallsToWhatSidobeLetThroughNotBelow() {
+        // 100/s configured, but Sidobe let only ~40/s through in the last two seconds.
+        var bucket = TokenBucket(rate: 100, burst: 1, now: 0)
+        for i in 0..<80 { bucket.recordAdmitted(now: 8 + Double(i) / 40) }
+        bucket.throttled(now: 10)
+        #expect(abs(bucket.currentRate - 50) < 1e-9)  // halving (50) is above 90% of 40
+        bucket.throttled(now: 12)
+        // Nothing admitted since: plain halving.
+        #expect(abs(bucket.currentRate - 25) < 1e-9)
+        var close = TokenBucket(rate: 100, burst: 1, now: 0)
+        for i in 0..<190 { close.recordAdmitted(now: 8 + Double(i) / 95) }
+        close.throttled(now: 10)
+        // Sidobe let 95/s through: the limit was only just crossed, so 90% of that, not 50.
+        #expect(abs(close.currentRate - 85.5) < 0.5)
+    }
+
     @Test func reservationsQueueOneIntervalApart() {
         var bucket = TokenBucket(rate: 10, burst: 2, now: 0)
         let slots = (0..<5).map { _ in bucket.reserve(now: 0) }
