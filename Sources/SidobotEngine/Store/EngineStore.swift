@@ -133,7 +133,7 @@ final class EngineStore {
     /// dies first, those runs run again after the restart and change nothing again).
     func applyQueued(_ mutation: Mutation) {
         data.applyUnsequenced(mutation)
-        unwritten.append(mutation)
+        if journal != nil { unwritten.append(mutation) }
     }
 
     /// Whether changes are applied whose records are not written yet.
