@@ -628,6 +628,19 @@ public final class LuaState {
         return try begin(&run)
     }
 
+    /// ``start(_:packed:tag:)`` with one argument, a table of these fields (distinct keys), written
+    /// straight into the state's argument buffer: for an event that goes to one handler, packing it
+    /// first would only add a copy.
+    public func start(_ function: LuaFunction, table fields: [(String, LuaValue)], tag: Int = 0) throws(LuaError) -> LuaRunStart {
+        try checkUsable()
+        try handle(function)
+        var w = writer()
+        do { try w.appendObject(fields) } catch { throw .conversion(error.error(context: "argument #1")) }
+        var run = try startPrepared(function, count: 1)
+        run.tag = tag
+        return try begin(&run)
+    }
+
     /// ``start(_:packed:tag:)`` with arguments converted from ``LuaValue``s.
     public func start(_ function: LuaFunction, arguments: [LuaValue] = [], tag: Int = 0) throws(LuaError) -> LuaRunStart {
         var run = try startRun(function, arguments)

@@ -29,7 +29,7 @@ extension Engine {
             planRetry(afterFailureOf: status.messageID)
         }
         let routed = route(event, onlyRule: onlyRule, exceptRules: exceptRules)
-        var trace = Trace(eventID: event.id, eventName: routed.name, at: event.at, summary: summary(of: event))
+        var trace = Trace(event: event, eventName: routed.name)
         if let note { trace.notes.append(note) }
         if case .messageStatus(let m) = event.kind, m.stale {
             trace.notes.append("stale status: the message is already \(store.data.ledger[m.messageID]?.status ?? "final"); only message.status handlers run, with ev.stale = true")
@@ -38,18 +38,17 @@ extension Engine {
             trace.rules.append(.init(rule: rule, outcome: "skipped", detail: reason, startedAt: event.at, finishedAt: event.at))
         }
         if routed.targets.isEmpty && routed.skipped.isEmpty { trace.notes.append("no rule listens for \(routed.name)") }
-        var messageID: String?
-        if case .messageStatus(let m) = event.kind { messageID = m.messageID }
-        let position = traces.begin(trace, messageID: messageID)
+        let position = traces.begin(trace)
         guard !routed.targets.isEmpty else {
             // Nothing ran, so nothing would run again after a crash: the mark may wait.
             if journaled { store.applyQueued(.eventDone(id: event.id)) }
             return
         }
-        let count = DispatchCount(eventID: event.id, journaled: journaled, targets: routed.targets.map(\.rule.name))
-        // Converted once for every handler it goes to (LuaSandbox's fast path); a value that cannot
-        // be converted is reported by each run through the unpacked path.
-        let packed = try? LuaPackedValues(table: routed.fields, limits: configuration.limits)
+        let count = DispatchCount(eventID: event.id, journaled: journaled, targets: routed.targets)
+        // For several handlers the event is converted once (LuaSandbox's packed path); one handler
+        // gets it written straight into its state. A value that cannot be converted is reported by
+        // each run.
+        let packed = routed.targets.count > 1 ? try? LuaPackedValues(table: routed.fields, limits: configuration.limits) : nil
         for target in routed.targets {
             startRun(target, packed: packed, fields: routed.fields, event: event, count: count, tracePosition: position)
         }
@@ -191,17 +190,6 @@ extension Engine {
         }
     }
 
-    func summary(of event: EngineEvent) -> String {
-        switch event.kind {
-        case .messageStatus(let m): "message \(m.messageID) is \(m.status)"
-        case .hook(let name, _, let contentType): "POST /hooks/\(name) (\(contentType))"
-        case .timer(let timer): "timer \(timer.id) '\(timer.name)' of rule \(timer.rule), due \(timer.due)"
-        case .schedule(let rule, let handler, let at): "\(handler) of rule \(rule), scheduled for \(at)"
-        case .custom(let name, _, let from): "\(name) emitted by \(from ?? "the engine")"
-        case .engineStart: "engine started"
-        }
-    }
-
     /// Starts one handler run. It runs synchronously up to its end or its first `sidobe.*` call;
     /// only a run that suspends gets a task to continue in.
     func startRun(_ target: Target, packed: LuaPackedValues?, fields: [(String, LuaValue)], event: EngineEvent,
@@ -220,7 +208,7 @@ extension Engine {
             if let packed {
                 start = try rule.state.start(target.function, packed: packed, tag: tag)
             } else {
-                start = try rule.state.start(target.function, arguments: [.object(Dictionary(fields, uniquingKeysWith: { first, _ in first }))], tag: tag)
+                start = try rule.state.start(target.function, table: fields, tag: tag)
             }
         } catch {
             finishRun(tag: tag, rule: rule, event: event, failure: error)
@@ -422,18 +410,20 @@ final class DispatchCount {
     let eventID: String
     let journaled: Bool
     private var remaining: Int
-    /// Runs left per rule, in dispatch order (a handful at most: no dictionary needed).
+    /// Runs left per rule, in dispatch order, when the event reaches more than one rule (a handful
+    /// at most: no dictionary needed; none at all for the usual single run).
     private var byRule: [(rule: String, left: Int)] = []
 
-    init(eventID: String, journaled: Bool, targets: [String]) {
+    init(eventID: String, journaled: Bool, targets: [Engine.Target]) {
         self.eventID = eventID
         self.journaled = journaled
         remaining = targets.count
-        for rule in targets {
-            if let index = byRule.firstIndex(where: { $0.rule == rule }) {
+        guard targets.count > 1 else { return }
+        for target in targets {
+            if let index = byRule.firstIndex(where: { $0.rule == target.rule.name }) {
                 byRule[index].left += 1
             } else {
-                byRule.append((rule, 1))
+                byRule.append((target.rule.name, 1))
             }
         }
     }

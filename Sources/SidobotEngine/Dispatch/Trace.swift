@@ -7,13 +7,50 @@ public struct Trace: Sendable, Hashable {
     /// `message.failed`, `hook.alertmanager`, `timer.retry`, `cron`…
     public var eventName: String
     public var at: UnixTime
-    /// A one-line summary of the event (message id and status, hook name…).
-    public var summary: String
+    /// The event itself: the summary and the message id are read from it when asked for, not made
+    /// for each of the thousands of events a second that nobody asks about.
+    public let event: EngineEvent
     public var rules: [RuleTrace] = []
     /// Notes about the event itself (`duplicate status`, `replayed after restart`).
     public var notes: [String] = []
-    /// Message ids this trace can also be found by.
-    public var messageIDs: [String] = []
+    /// Message ids linked to the trace beside the event's own (a send the run made).
+    private var linkedMessageIDs: [String] = []
+
+    public init(event: EngineEvent, eventName: String) {
+        self.event = event
+        eventID = event.id
+        self.eventName = eventName
+        at = event.at
+    }
+
+    /// A one-line summary of the event (message id and status, hook name…).
+    public var summary: String {
+        switch event.kind {
+        case .messageStatus(let m): "message \(m.messageID) is \(m.status)"
+        case .hook(let name, _, let contentType): "POST /hooks/\(name) (\(contentType))"
+        case .timer(let timer): "timer \(timer.id) '\(timer.name)' of rule \(timer.rule), due \(timer.due)"
+        case .schedule(let rule, let handler, let at): "\(handler) of rule \(rule), scheduled for \(at)"
+        case .custom(let name, _, let from): "\(name) emitted by \(from ?? "the engine")"
+        case .engineStart: "engine started"
+        }
+    }
+
+    /// Message ids this trace can be found by: the status event's own, then those linked to it.
+    public var messageIDs: [String] {
+        guard case .messageStatus(let m) = event.kind else { return linkedMessageIDs }
+        return [m.messageID] + linkedMessageIDs.filter { $0 != m.messageID }
+    }
+
+    /// Whether the trace concerns this message (without building ``messageIDs``).
+    func concerns(messageID: String) -> Bool {
+        if case .messageStatus(let m) = event.kind, m.messageID == messageID { return true }
+        return linkedMessageIDs.contains(messageID)
+    }
+
+    mutating func link(messageID: String) {
+        guard !concerns(messageID: messageID) else { return }
+        linkedMessageIDs.append(messageID)
+    }
 
     /// One rule's part in an event.
     public struct RuleTrace: Sendable, Hashable {
@@ -34,7 +71,8 @@ public struct Trace: Sendable, Hashable {
     public static let maxActionsPerRun = 200
 
     var approximateBytes: Int {
-        var total = 128 + eventID.utf8.count + eventName.utf8.count + summary.utf8.count
+        // The event is shared with the rest of the engine while it runs; count its summary's size.
+        var total = 192 + eventID.utf8.count + eventName.utf8.count + linkedMessageIDs.count * 48
         for rule in rules {
             total += 96 + rule.rule.utf8.count + (rule.detail?.utf8.count ?? 0)
             for action in rule.actions { total += 16 + action.utf8.count }
@@ -78,7 +116,7 @@ public struct TraceStore: Sendable {
     /// message id, oldest first.
     public func find(_ id: String) -> [Trace] {
         if let trace = self[id] { return [trace] }
-        return traces.filter { $0.messageIDs.contains(id) }
+        return traces.filter { $0.concerns(messageID: id) }
     }
 
     /// The most recent traces, newest first.
@@ -88,9 +126,9 @@ public struct TraceStore: Sendable {
 
     /// Keeps a new trace (linked to `messageID` if given) and returns its position.
     @discardableResult
-    public mutating func begin(_ trace: Trace, messageID: String?) -> Position {
+    public mutating func begin(_ trace: Trace, messageID: String? = nil) -> Position {
         var trace = trace
-        if let messageID { trace.messageIDs.append(messageID) }
+        if let messageID { trace.link(messageID: messageID) }
         let size = trace.approximateBytes
         traces.append(trace)
         sizes.append(size)
@@ -100,9 +138,7 @@ public struct TraceStore: Sendable {
 
     /// Makes the trace at `position` findable by `messageID` too.
     public mutating func link(messageID: String, to position: Position) {
-        update(position) { trace in
-            if trace.messageIDs.last != messageID { trace.messageIDs.append(messageID) }
-        }
+        update(position) { $0.link(messageID: messageID) }
     }
 
     /// Makes the newest trace of `eventID` findable by `messageID` too.

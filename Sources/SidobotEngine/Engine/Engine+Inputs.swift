@@ -155,3 +155,20 @@ extension Engine {
         return true
     }
 }
+
+extension Engine {
+    /// The dispatcher alone, for `sidobot-bench dispatch`: each webhook becomes an event and is
+    /// routed, traced and run as if accepted, without what acceptance adds (deduplication, the
+    /// inflight set, the journal, completion marks). Not for use outside benchmarks.
+    @_spi(Benchmarks) public func dispatchWithoutAcceptance(_ webhooks: [WebhookEvent]) async {
+        let now = clock.now()
+        for webhook in webhooks {
+            guard case .messageStatus(let update) = webhook.payload else { continue }
+            let event = EngineEvent(id: webhook.id, kind: .messageStatus(MessageStatusEvent(
+                messageID: update.whatsappMessageID, status: update.status.rawValue, messageType: update.messageType.rawValue,
+                sendAt: update.sendAt, createdAt: webhook.createdAt)), at: now)
+            dispatch(event, journaled: false)
+        }
+        await waitUntilIdle()
+    }
+}

@@ -43,7 +43,7 @@ extension Engine {
             logger.info("timer skipped: it was due while the engine was down and its late policy is skip",
                         metadata: ["rule": "\(timer.rule)", "timer": "\(timer.id)", "name": "\(timer.name)", "late_by": "\(lateBy)"])
             do { try store.commit(.timerRemoved(timer.id, how: "skipped")) } catch { logJournalFailure(error) }
-            var trace = Trace(eventID: timer.id.description, eventName: "timer." + timer.name, at: now, summary: summary(of: EngineEvent(id: timer.id.description, kind: .timer(timer), at: now)))
+            var trace = Trace(event: EngineEvent(id: timer.id.description, kind: .timer(timer), at: now), eventName: "timer." + timer.name)
             trace.notes.append("skipped: \(DurationText.format(lateBy)) late, beyond its late policy")
             traces.begin(trace, messageID: nil)
         case .fire, .notDue:

@@ -61,7 +61,7 @@ extension Engine {
     /// The resend timer fired: send the same content again (with the same policy), unless the
     /// message succeeded meanwhile.
     func performRetry(_ event: EngineEvent, timer: TimerRecord) {
-        var trace = Trace(eventID: event.id, eventName: "retry", at: event.at, summary: summary(of: event))
+        var trace = Trace(event: event, eventName: "retry")
         guard case .string(let messageID)? = timer.payload["message_id"], let record = store.data.ledger[messageID], let plan = record.retry else {
             trace.notes.append("the message to resend is no longer in the ledger")
             traces.begin(trace, messageID: nil)
