@@ -12,7 +12,7 @@ enum TimerBench {
         "timers": "timers scheduled in part 1 (default 1000000)",
         "rate": "fires per second in part 2 (default 10000)",
         "seconds": "seconds of firing in part 2 (default 5)",
-        "only": "schedule | fire",
+        "only": "schedule | store | fire",
     ]
 
     static let scheduleRule = #"""
@@ -38,8 +38,10 @@ enum TimerBench {
         do {
             let options = try BenchOptions(args, mode: "timers", known: known)
             LatenessCapture.bootstrap()
-            if options.string("only") != "fire" { try await schedule(count: try options.int("timers", 1_000_000)) }
-            if options.string("only") != "schedule" {
+            let only = options.string("only")
+            if only == nil || only == "schedule" { try await schedule(count: try options.int("timers", 1_000_000)) }
+            if only == nil || only == "store" { store(count: try options.int("timers", 1_000_000)) }
+            if only == nil || only == "fire" {
                 try await fire(rate: try options.int("rate", 10_000), seconds: try options.int("seconds", 5))
             }
             return 0
@@ -82,6 +84,30 @@ enum TimerBench {
         table.rows.append(["journal written", Format.mib(journal), ""])
         print(table.render())
         await harness.stop()
+    }
+
+    /// The timer store alone (the records' persistent map and the due-time queue), as the engine
+    /// fills it: the floor under the Lua path above.
+    static func store(count: Int) {
+        ProcessMemory.trim()
+        let before = ProcessMemory.residentBytes()
+        let start = BenchClock.nanos()
+        var timers = TimerStore()
+        let now = UnixTime(seconds: 1_767_225_600)
+        for i in 0..<count {
+            let id = timers.allocateID()
+            timers.add(TimerRecord(id: id, rule: "timers", name: "later", payload: .object(["n": .integer(Int64(i))]),
+                                   due: now + .seconds(86_400 + Int64(i % 3600)), createdAt: now, late: TimerLatePolicy()))
+        }
+        let seconds = BenchClock.seconds(since: start)
+        ProcessMemory.trim()
+        let after = ProcessMemory.residentBytes()
+        print("timers: the store alone, \(Format.int(Double(count))) TimerStore.add (records + due-time queue), no Lua, no journal")
+        var table = Table(header: ["figure", "value"])
+        table.rows.append(["time", String(format: "%.2f s (%.0f ns each)", seconds, seconds / Double(count) * 1e9)])
+        table.rows.append(["RSS growth", "\(Format.mib(after - before)) (\(Int(Double(after - before) / Double(max(1, count)))) B per timer)"])
+        print(table.render())
+        withExtendedLifetime(timers) {}
     }
 
     static func fire(rate: Int, seconds: Int) async throws {

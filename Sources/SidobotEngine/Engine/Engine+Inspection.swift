@@ -38,7 +38,7 @@ extension Engine {
 
     /// Every pending timer, by due time.
     public func pendingTimers() -> [TimerRecord] {
-        store.data.timers.records.values.sorted { ($0.due, $0.id) < ($1.due, $1.id) }
+        store.data.timers.all.sorted { ($0.due, $0.id) < ($1.due, $1.id) }
     }
 
     /// A message from the ledger.

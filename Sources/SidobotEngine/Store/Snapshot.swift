@@ -41,7 +41,7 @@ enum SnapshotCodec {
         }
         raw("},\"timers\":[")
         var first = true
-        for timer in data.timers.records.values {
+        for timer in data.timers.all {
             if !first { raw(",") }
             first = false
             try JSONCodec.encode(timer.journalValue, into: &out)

@@ -23,9 +23,17 @@ public struct TimerRecord: Sendable, Hashable {
     }
 }
 
+/// A timer record in a box of its own: records never change once made, and a persistent map whose
+/// values are one word moves far less memory per insert than one whose values are the records
+/// themselves (docs/PERFORMANCE.md, timers: 2.4 µs → less a timer).
+final class TimerRecordBox: Sendable {
+    let record: TimerRecord
+    init(_ record: TimerRecord) { self.record = record }
+}
+
 /// Every pending timer: the records by id, and the ``TimerQueue`` that orders them by due time.
 public struct TimerStore: Sendable {
-    public private(set) var records: TreeDictionary<TimerID, TimerRecord> = [:]
+    private var records: TreeDictionary<TimerID, TimerRecordBox> = [:]
     private var queue = TimerQueue()
     /// The id the next timer gets. Ids are never reused, so a stale `timer.cancel(id)` cannot hit a new timer.
     public private(set) var nextID: UInt64 = 1
@@ -39,7 +47,7 @@ public struct TimerStore: Sendable {
 
     /// Adds a timer (or re-adds one during replay).
     public mutating func add(_ record: TimerRecord) {
-        records[record.id] = record
+        records[record.id] = TimerRecordBox(record)
         _ = queue.schedule(record.id, due: record.due)
         if record.id.rawValue >= nextID { nextID = record.id.rawValue + 1 }
     }
@@ -47,12 +55,15 @@ public struct TimerStore: Sendable {
     /// Removes a pending timer. Returns it if it was pending.
     @discardableResult
     public mutating func remove(_ id: TimerID) -> TimerRecord? {
-        guard let record = records.removeValue(forKey: id) else { return nil }
+        guard let record = records.removeValue(forKey: id)?.record else { return nil }
         _ = queue.cancel(id)
         return record
     }
 
-    public subscript(id: TimerID) -> TimerRecord? { records[id] }
+    public subscript(id: TimerID) -> TimerRecord? { records[id]?.record }
+
+    /// Every pending timer, in no particular order (read as it is iterated: no copy of the set).
+    public var all: some Sequence<TimerRecord> { records.values.lazy.map(\.record) }
 
     /// When the earliest pending timer is due.
     public var nextDue: UnixTime? { queue.next?.due }
@@ -60,14 +71,14 @@ public struct TimerStore: Sendable {
     /// Takes the earliest timer due at or before `now` out of the store.
     public mutating func popDue(now: UnixTime) -> TimerRecord? {
         while let entry = queue.popNext(dueBy: now) {
-            if let record = records.removeValue(forKey: entry.id) { return record }
+            if let record = records.removeValue(forKey: entry.id)?.record { return record }
         }
         return nil
     }
 
     /// A rule's pending timers, optionally only those with `name`, by due time.
     public func pending(rule: String, name: String? = nil) -> [TimerRecord] {
-        records.values.filter { $0.rule == rule && (name == nil || $0.name == name) }
+        records.values.lazy.map(\.record).filter { $0.rule == rule && (name == nil || $0.name == name) }
             .sorted { ($0.due, $0.id) < ($1.due, $1.id) }
     }
 
