@@ -41,6 +41,7 @@ enum FaultDice {
         case serverError = 0x5EED_0002
         case webhookDrop = 0x5EED_0003
         case webhookDuplicate = 0x5EED_0004
+        case connectionReset = 0x5EED_0005
     }
 
     /// A uniform roll in `0..<1` for one decision.

@@ -230,10 +230,13 @@ public struct SimulatedResponse: Sendable, Hashable {
     public var headers: [String: String]
     /// The JSON body.
     public var body: [UInt8]
+    /// No answer is sent: the connection is closed once the request was read (``FaultInjection/connectionResetRate``).
+    public var closesConnection: Bool
 
     /// Creates a response.
-    public init(status: Int, headers: [String: String] = ["Content-Type": "application/json"], body: [UInt8]) {
+    public init(status: Int, headers: [String: String] = ["Content-Type": "application/json"], body: [UInt8], closesConnection: Bool = false) {
         self.status = status
+        self.closesConnection = closesConnection
         self.headers = headers
         self.body = body
     }

@@ -60,6 +60,9 @@ enum Responses {
         json(429, rateLimitBody, extraHeaders: retryAfter.map { ["Retry-After": String($0)] } ?? [:])
     }
 
+    /// No answer at all: the HTTP server closes the connection instead.
+    static let connectionReset = SimulatedResponse(status: 0, headers: [:], body: [], closesConnection: true)
+
     static func maintenance(retryAfter: Int?) -> SimulatedResponse {
         failure(503, message: maintenanceMessage, errorCode: nil, extraHeaders: retryAfter.map { ["Retry-After": String($0)] } ?? [:])
     }

@@ -1,5 +1,8 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import NIOCore
+import NIOHTTPTypes
 import ServiceLifecycle
 import Logging
 import Sidobe
@@ -61,6 +64,7 @@ public final class SidobeSimulator: Sendable {
         let responder = SimulatorResponder(core: core, baseURL: { [server] in Self.baseURL(server.withLock { $0 }) })
         let app = Application(
             responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionResetter()])),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Sidobe-Simulator"),
             onServerRunning: { channel in
                 portSink.yield(channel.localAddress?.port ?? port)
@@ -404,6 +408,10 @@ struct SimulatorResponder: HTTPResponder {
     }
 
     static func response(_ answer: SimulatedResponse) -> Response {
+        if answer.closesConnection {
+            // ConnectionResetter closes the connection when it sees this answer go out.
+            return Response(status: .internalServerError, headers: [ConnectionResetter.marker: "1"])
+        }
         var fields = HTTPFields()
         for (name, value) in answer.headers.sorted(by: { $0.key < $1.key }) {
             // `HTTPField` itself is not re-exported by Hummingbird: let the subscript name the type.
@@ -445,5 +453,27 @@ extension HTTPFields {
                 "!#$%&'*+-.^_`|~".utf8.contains(byte)
             }
         }
+    }
+}
+
+/// Closes the connection instead of writing an answer marked by ``SidobeSimulator/response(_:)``
+/// (``FaultInjection/connectionResetRate``): what a client sees when a proxy or Sidobe itself drops
+/// the connection after reading the request.
+final class ConnectionResetter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    static let marker = HTTPField.Name("X-Simulator-Reset")!
+    private var dropping = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let part = unwrapOutboundIn(data)
+        if case .head(let head) = part, head.headerFields[Self.marker] != nil {
+            dropping = true
+            context.close(promise: nil)
+        }
+        guard dropping else { return context.write(data, promise: promise) }
+        if case .end = part { dropping = false }
+        promise?.succeed(())
     }
 }

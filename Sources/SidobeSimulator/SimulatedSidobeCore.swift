@@ -213,6 +213,9 @@ public final class SimulatedSidobeCore: Sendable {
             let number = state.requestCounter
             state.requestCounter &+= 1
             let faults = state.configuration.faults
+            if FaultDice.happens(rate: faults.connectionResetRate, seed: faults.seed, .connectionReset, number) {
+                return Responses.connectionReset
+            }
             if FaultDice.happens(rate: faults.serverErrorRate, seed: faults.seed, .serverError, number) {
                 return Responses.maintenance(retryAfter: faults.retryAfterSeconds)
             }
@@ -581,6 +584,7 @@ extension FaultInjection {
         if let retryAfterSeconds { parts.append("retry_after=\(retryAfterSeconds)s") }
         if latency > .zero { parts.append("latency=\(latency)") }
         if serverErrorRate > 0 { parts.append("server_error_rate=\(serverErrorRate)") }
+        if connectionResetRate > 0 { parts.append("connection_reset_rate=\(connectionResetRate)") }
         if webhookFailureRate > 0 { parts.append("webhook_failure_rate=\(webhookFailureRate)") }
         if webhookDuplicateRate > 0 { parts.append("webhook_duplicate_rate=\(webhookDuplicateRate)") }
         if webhookDelay > .zero { parts.append("webhook_delay=\(webhookDelay)") }

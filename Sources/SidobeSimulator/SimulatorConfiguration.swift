@@ -132,7 +132,8 @@ public struct RateLimit: Sendable, Hashable, Codable {
 /// from the simulator's start or the last ``SimulatedSidobeCore/setFaults(_:)``. The same seed and
 /// the same sequence of requests give the same outcomes.
 ///
-/// The order of checks for an API request: ``latency`` → ``serverErrorRate`` (503) → ``rateLimit``
+/// The order of checks for an API request: ``latency`` → ``connectionResetRate`` (no answer) →
+/// ``serverErrorRate`` (503) → ``rateLimit``
 /// (429) → secret key (401) → route (404/405) → body validation (400) → ``brokenDevice`` (400) →
 /// the send's final status (``unregisteredPhones``, ``failingPhones``, ``failureRate``).
 public struct FaultInjection: Sendable, Hashable, Codable {
@@ -153,6 +154,10 @@ public struct FaultInjection: Sendable, Hashable, Codable {
     public var retryAfterSeconds: Int?
     /// Time added before every `/wa/v1` answer.
     public var latency: Duration
+    /// The fraction (`0...1`) of `/wa/v1` requests whose connection is closed once the request
+    /// was read, without an answer: nothing is stored or sent, and the client cannot tell (a send
+    /// so lost "may have been delivered").
+    public var connectionResetRate: Double
     /// The fraction (`0...1`) of `/wa/v1` requests answered `503` ("temporarily offline for
     /// maintenance") before anything else happens: nothing is stored or sent.
     public var serverErrorRate: Double
@@ -178,6 +183,7 @@ public struct FaultInjection: Sendable, Hashable, Codable {
         rateLimit: RateLimit? = nil,
         retryAfterSeconds: Int? = nil,
         latency: Duration = .zero,
+        connectionResetRate: Double = 0,
         serverErrorRate: Double = 0,
         webhookFailureRate: Double = 0,
         webhookDuplicateRate: Double = 0,
@@ -191,6 +197,7 @@ public struct FaultInjection: Sendable, Hashable, Codable {
         self.rateLimit = rateLimit
         self.retryAfterSeconds = retryAfterSeconds
         self.latency = latency
+        self.connectionResetRate = connectionResetRate
         self.serverErrorRate = serverErrorRate
         self.webhookFailureRate = webhookFailureRate
         self.webhookDuplicateRate = webhookDuplicateRate
@@ -201,7 +208,7 @@ public struct FaultInjection: Sendable, Hashable, Codable {
     /// or `nil` if they are usable.
     public var problem: String? {
         for (name, rate) in [
-            ("failure_rate", failureRate), ("server_error_rate", serverErrorRate),
+            ("failure_rate", failureRate), ("server_error_rate", serverErrorRate), ("connection_reset_rate", connectionResetRate),
             ("webhook_failure_rate", webhookFailureRate), ("webhook_duplicate_rate", webhookDuplicateRate),
         ] where !(0...1).contains(rate) {
             return "\(name) must be between 0 and 1, got \(rate)"
@@ -233,6 +240,7 @@ public struct FaultInjection: Sendable, Hashable, Codable {
         case retryAfterSeconds = "retry_after_seconds"
         case latencyMilliseconds = "latency_ms"
         case serverErrorRate = "server_error_rate"
+        case connectionResetRate = "connection_reset_rate"
         case webhookFailureRate = "webhook_failure_rate"
         case webhookDuplicateRate = "webhook_duplicate_rate"
         case webhookDelayMilliseconds = "webhook_delay_ms"
@@ -249,6 +257,7 @@ public struct FaultInjection: Sendable, Hashable, Codable {
             rateLimit: try c.decodeIfPresent(RateLimit.self, forKey: .rateLimit),
             retryAfterSeconds: try c.decodeIfPresent(Int.self, forKey: .retryAfterSeconds),
             latency: .milliseconds(try c.decodeIfPresent(Int64.self, forKey: .latencyMilliseconds) ?? 0),
+            connectionResetRate: try c.decodeIfPresent(Double.self, forKey: .connectionResetRate) ?? 0,
             serverErrorRate: try c.decodeIfPresent(Double.self, forKey: .serverErrorRate) ?? 0,
             webhookFailureRate: try c.decodeIfPresent(Double.self, forKey: .webhookFailureRate) ?? 0,
             webhookDuplicateRate: try c.decodeIfPresent(Double.self, forKey: .webhookDuplicateRate) ?? 0,
@@ -267,6 +276,7 @@ public struct FaultInjection: Sendable, Hashable, Codable {
         try c.encodeIfPresent(retryAfterSeconds, forKey: .retryAfterSeconds)
         try c.encode(latency.wholeMilliseconds, forKey: .latencyMilliseconds)
         try c.encode(serverErrorRate, forKey: .serverErrorRate)
+        try c.encode(connectionResetRate, forKey: .connectionResetRate)
         try c.encode(webhookFailureRate, forKey: .webhookFailureRate)
         try c.encode(webhookDuplicateRate, forKey: .webhookDuplicateRate)
         try c.encode(webhookDelay.wholeMilliseconds, forKey: .webhookDelayMilliseconds)

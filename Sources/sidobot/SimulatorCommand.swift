@@ -52,6 +52,9 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("server-error-rate"), help: "Fraction (0...1) of requests answered 503.")
     var serverErrorRate: Double = 0
 
+    @Option(name: .customLong("connection-reset-rate"), help: "Fraction (0...1) of requests whose connection is closed without an answer (nothing stored).")
+    var connectionResetRate: Double = 0
+
     @Option(name: .customLong("async-delay-ms"), help: "Milliseconds between an async send's PENDING answer and its status webhook.")
     var asyncDelayMilliseconds: Int = 500
 
@@ -59,7 +62,8 @@ struct SimulatorCommand: AsyncParsableCommand {
     var webhookAttempts: Int = 5
 
     func validate() throws {
-        for (name, rate) in [("--failure-rate", failureRate), ("--server-error-rate", serverErrorRate)] where !(0...1).contains(rate) {
+        for (name, rate) in [("--failure-rate", failureRate), ("--server-error-rate", serverErrorRate),
+                             ("--connection-reset-rate", connectionResetRate)] where !(0...1).contains(rate) {
             throw ValidationError("\(name) must be between 0 and 1")
         }
         if latencyMilliseconds < 0 || asyncDelayMilliseconds < 0 { throw ValidationError("delays cannot be negative") }
@@ -86,6 +90,7 @@ struct SimulatorCommand: AsyncParsableCommand {
             faults.retryAfterSeconds = retryAfterSeconds
             faults.latency = .milliseconds(latencyMilliseconds)
             faults.serverErrorRate = serverErrorRate
+            faults.connectionResetRate = connectionResetRate
             var configuration = SimulatorConfiguration(secretKey: key, webhookURL: webhookURL)
             configuration.asyncDeliveryDelay = .milliseconds(asyncDelayMilliseconds)
             configuration.webhookMaxAttempts = webhookAttempts

@@ -276,4 +276,28 @@ struct ClientAgainstSimulatorTests {
         }
         #expect(sleeper.recorded.count == 2)
     }
+
+    @Test func aConnectionResetAfterTheRequestIsNotRetriedForSendsButIsForReads() async throws {
+        try await withSimulator(faults: FaultInjection(seed: 1, connectionResetRate: 1)) { simulator in
+            let sleeper = SleepRecorder()
+            let client = client(simulator, sleeper: sleeper)
+            do {
+                _ = try await client.send(.text(to: "+628123123123", "hi"))
+                Issue.record("a reset send succeeded")
+            } catch {
+                #expect((error as? SidobeError)?.mayHaveBeenDelivered == true, "\(error)")
+            }
+            // Not retried: the request went out, and a send is not repeated blindly.
+            #expect(sleeper.recorded.isEmpty)
+            #expect(await simulator.messages().isEmpty)
+            #expect(await simulator.answerCounts()[0] == 1)
+            // A read is safe to repeat: retried until the attempts run out.
+            do {
+                _ = try await client.checkNumber("+628123123123")
+                Issue.record("a reset read succeeded")
+            } catch {
+                #expect(sleeper.recorded.count == 3)
+            }
+        }
+    }
 }

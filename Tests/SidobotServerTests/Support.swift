@@ -101,6 +101,9 @@ final class Harness: Sendable {
     var base: String { "http://127.0.0.1:\(port)" }
 
     static func start(rule: String = testRule, token: String? = adminToken, data: String? = nil,
+                      faults: FaultInjection = .none,
+                      client configureClient: (inout SidobeClient.Configuration) -> Void = { _ in },
+                      engine configureEngine: (inout EngineConfiguration) -> Void = { _ in },
                       configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> Harness {
         let rules = try makeTempFolder("rules")
         try rule.write(toFile: rules + "/test.lua", atomically: true, encoding: .utf8)
@@ -109,10 +112,20 @@ final class Harness: Sendable {
             secretKey: testKey, webhookURL: nil, webhookRetryBaseDelay: .milliseconds(5), asyncDeliveryDelay: .milliseconds(1)),
             logger: testLogger("simulator"))
         try await simulator.start()
-        let client = SidobeClient(configuration: .init(baseURL: simulator.baseURL, secretKey: testKey))
+        await simulator.setFaults(faults)
+        // As `sidobot run` does it: metrics first, so the engine's gauges are Prometheus ones.
+        SidobotMetrics.bootstrap()
+        // Wired as `sidobot run` wires it: every 429 the client sees slows the engine's sends.
+        let feedback = RateLimitFeedback()
+        var clientConfiguration = SidobeClient.Configuration(baseURL: simulator.baseURL, secretKey: testKey)
+        clientConfiguration.onRateLimited = { feedback.rateLimited(retryAfter: $0) }
+        configureClient(&clientConfiguration)
+        let client = SidobeClient(configuration: clientConfiguration)
         var engineConfiguration = EngineConfiguration(rulesFolder: rules, dataFolder: dataFolder)
         engineConfiguration.reloadPollInterval = 0
+        configureEngine(&engineConfiguration)
         let engine = Engine(configuration: engineConfiguration, sidobe: client, logger: testLogger("engine"))
+        feedback.attach(engine)
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, secretKey: testKey, adminToken: token)
         configure(&configuration)
         let server = SidobotHTTPServer(engine: engine, configuration: configuration, logger: testLogger("server"))
