@@ -80,7 +80,9 @@ let bearer = [("Authorization", "Bearer \(adminToken)")]
 
 /// Polls `condition` up to `timeout` seconds (no fixed sleeps: it returns as soon as it holds).
 func eventually(timeout: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
+    // Under sanitizers (SIDOBOT_TEST_SLOWDOWN) everything takes several times longer.
+    let slowdown = ProcessInfo.processInfo.environment["SIDOBOT_TEST_SLOWDOWN"].flatMap { Double($0) } ?? 1
+    let deadline = Date().addingTimeInterval(timeout * max(1, slowdown))
     while Date() < deadline {
         if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(20))

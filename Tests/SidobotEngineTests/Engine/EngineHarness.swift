@@ -66,7 +66,9 @@ final class EngineHarness {
         clock = VirtualClock(start: start)
         configuration = EngineConfiguration(rulesFolder: rulesFolder, dataFolder: persistent ? dataFolder : nil)
         configuration.fsync = .always
-        configuration.limits.timePerRun = .seconds(5)
+        // Short, so a hung run fails its test quickly; longer under sanitizers (scripts/check-sanitizers
+        // sets SIDOBOT_TEST_SLOWDOWN), which slow everything down several times.
+        configuration.limits.timePerRun = .seconds(5 * testSlowdown)
     }
 
     deinit { try? FileManager.default.removeItem(at: root) }
@@ -99,3 +101,7 @@ final class EngineHarness {
 
     func state(_ rule: String) async -> [String: LuaValue] { await engine.stateOf(rule: rule) }
 }
+
+/// How many times slower than usual the tests run (SIDOBOT_TEST_SLOWDOWN, 1 unless a sanitizer
+/// build sets it): time limits in tests are multiplied by it.
+let testSlowdown: Int64 = ProcessInfo.processInfo.environment["SIDOBOT_TEST_SLOWDOWN"].flatMap { Int64($0) }.map { max(1, $0) } ?? 1
