@@ -96,8 +96,8 @@ enum TimerBench {
         let now = UnixTime(seconds: 1_767_225_600)
         for i in 0..<count {
             let id = timers.allocateID()
-            timers.add(TimerRecord(id: id, rule: "timers", name: "later", payload: .object(["n": .integer(Int64(i))]),
-                                   due: now + .seconds(86_400 + Int64(i % 3600)), createdAt: now, late: TimerLatePolicy()))
+            timers.add(try! TimerRecord(id: id, rule: "timers", name: "later", payload: .object(["n": .integer(Int64(i))]),
+                                        due: now + .seconds(86_400 + Int64(i % 3600)), createdAt: now, late: TimerLatePolicy()))
         }
         let seconds = BenchClock.seconds(since: start)
         ProcessMemory.trim()

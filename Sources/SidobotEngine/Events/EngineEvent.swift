@@ -136,9 +136,15 @@ extension TimerRecord {
     init(journalValue value: LuaValue) throws(RecordError) {
         let r = RecordReader(value, what: "timer")
         let maxLateness = r.optionalInteger("max_lateness_ms").map { Duration.milliseconds($0) }
+        var payload: [UInt8] = []
+        do {
+            try JSONCodec.encode(r.value("payload"), into: &payload)
+        } catch {
+            throw RecordError("timer.payload: \(error)")
+        }
         self.init(
             id: TimerID(UInt64(try r.integer("id"))), rule: try r.string("rule"), name: try r.string("name"),
-            payload: r.value("payload"), due: UnixTime(milliseconds: try r.integer("due")),
+            payloadJSON: payload, due: UnixTime(milliseconds: try r.integer("due")),
             createdAt: UnixTime(milliseconds: try r.integer("created")),
             late: TimerLatePolicy(mode: try r.string("late") == "skip" ? .skip : .fire, maxLateness: maxLateness))
     }

@@ -22,9 +22,10 @@ extension Engine {
             var delay = plan.delayMilliseconds(forResend: resendsSoFar + 1)
             if plan.jitter { delay = Int64(Double(delay) * (0.5 + 0.5 * configuration.random())) }
             let now = clock.now()
-            let timer = TimerRecord(id: TimerID(store.data.timers.nextID), rule: record.rule, name: Self.retryTimerName,
-                                    payload: .object(["message_id": .string(messageID)]), due: now + .milliseconds(delay),
-                                    createdAt: now, late: TimerLatePolicy(mode: .fire))
+            // The payload is one string: it always has a JSON form.
+            guard let timer = try? TimerRecord(id: TimerID(store.data.timers.nextID), rule: record.rule, name: Self.retryTimerName,
+                                               payload: .object(["message_id": .string(messageID)]), due: now + .milliseconds(delay),
+                                               createdAt: now, late: TimerLatePolicy(mode: .fire)) else { return }
             do {
                 try store.commit(.timerAdded(timer))
             } catch {

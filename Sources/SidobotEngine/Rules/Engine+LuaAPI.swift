@@ -308,7 +308,12 @@ extension Engine {
         }
         let now = clock.now()
         let id = store.data.timers.nextID
-        let record = TimerRecord(id: TimerID(id), rule: rule, name: name, payload: payload, due: due, createdAt: now, late: late)
+        let record: TimerRecord
+        do {
+            record = try TimerRecord(id: TimerID(id), rule: rule, name: name, payload: payload, due: due, createdAt: now, late: late)
+        } catch {
+            throw arguments.argumentError(at: 2, "the payload cannot be kept as JSON: \(error)")
+        }
         do {
             try self.record(.timerAdded(record), tag: tag)
         } catch {

@@ -193,7 +193,7 @@ extension TimerRecord {
         w.integer("id", Int64(id.rawValue))
         w.string("rule", rule)
         w.string("name", name)
-        try w.value("payload", payload)
+        w.json("payload", payloadJSON)
         w.integer("due", due.milliseconds)
         w.integer("created", createdAt.milliseconds)
         w.string("late", late.mode == .skip ? "skip" : "fire")

@@ -44,7 +44,7 @@ enum SnapshotCodec {
         for timer in data.timers.all {
             if !first { raw(",") }
             first = false
-            try JSONCodec.encode(timer.journalValue, into: &out)
+            try JSONObjectWriter.write(into: &out) { (w) throws(JSONCodec.Error) in try timer.writeFields(into: &w) }
         }
         raw("],\"next_timer_id\":\(data.timers.nextID),\"messages\":[")
         first = true

@@ -58,6 +58,12 @@ struct JSONObjectWriter {
         try JSONCodec.encode(value, into: &out)
     }
 
+    /// A field whose value is JSON text already (a timer's payload).
+    mutating func json(_ name: StaticString, _ text: [UInt8]) {
+        key(name)
+        out.append(contentsOf: text.isEmpty ? Self.nullBytes : text)
+    }
+
     /// A field whose name is only known at run time.
     mutating func value(name: String, _ value: LuaValue) throws(JSONCodec.Error) {
         if !first { out.append(UInt8(ascii: ",")) }
@@ -95,4 +101,5 @@ struct JSONObjectWriter {
 
     private static let trueBytes = Array("true".utf8)
     private static let falseBytes = Array("false".utf8)
+    private static let nullBytes = Array("null".utf8)
 }

@@ -39,7 +39,7 @@ struct JournalRecordTests {
 
     static func mutation(_ g: inout Seeded) -> Mutation {
         let at = UnixTime(milliseconds: Int64(g.int(2_000_000_000_000)))
-        let timer = TimerRecord(id: TimerID(UInt64(g.int(1_000_000) + 1)), rule: "r" + g.text(), name: "t" + g.text(), payload: g.value(),
+        let timer = try! TimerRecord(id: TimerID(UInt64(g.int(1_000_000) + 1)), rule: "r" + g.text(), name: "t" + g.text(), payload: g.value(),
                                 due: at, createdAt: at, late: TimerLatePolicy(mode: g.int(2) == 0 ? .fire : .skip))
         let events: [EngineEvent.Kind] = [
             .messageStatus(MessageStatusEvent(messageID: g.text(), status: "FAILED", messageType: "TEXT", sendAt: g.text(), createdAt: g.text(),

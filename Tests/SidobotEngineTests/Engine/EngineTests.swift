@@ -28,6 +28,29 @@ struct EngineTests {
         #expect(summaries.first?.events == ["message.failed", "message.status", "message.success"])
     }
 
+    @Test func aTimerPayloadIsKeptAsJSONAndOneWithoutAJSONFormIsRefusedAtTheCall() async throws {
+        let h = try EngineHarness()
+        try h.rule("t", """
+            on("hook.go", function(ev)
+              timer.after("1m", "later", { n = 7, tags = { "a", "b" }, nested = { ok = true } })
+              local ok, err = pcall(timer.after, "1m", "bad", { x = 0/0 })
+              state.set("refused", tostring(ok) .. " " .. tostring(err))
+            end)
+            on("timer.later", function(ev) state.set("payload", ev.payload) end)
+            """)
+        try await h.start()
+        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
+        await h.engine.settle()
+        #expect(await h.engine.pendingTimers().map(\.name) == ["later"])
+        let refused = await h.state("t")["refused"]?.stringValue ?? ""
+        // LuaSandbox refuses a NaN at the call, naming the argument and the path.
+        #expect(refused.hasPrefix("false bad argument #3 to 'timer.after'") && refused.contains("$.x"), "\(refused)")
+        // Across a restart (journal replay) and after it fires, the payload is what was given.
+        try await h.start()
+        await h.engine.advance(by: 61)
+        #expect(await h.state("t")["payload"] == .object(["n": .integer(7), "tags": .array(["a", "b"]), "nested": .object(["ok": .bool(true)])]))
+    }
+
     @Test func duplicateWebhookIdIsAcknowledgedButNotProcessedAgain() async throws {
         let h = try EngineHarness()
         try h.rule("count", #"on("message.status", function(ev) state.incr("n") end)"#)
