@@ -11,6 +11,11 @@ extension Engine {
     func dispatch(_ event: EngineEvent, note: String? = nil, journaled: Bool = true, onlyRule: String? = nil,
                   exceptRules: Set<String> = []) {
         var event = event
+        if case .messageStatus(let status) = event.kind, !status.stale, !sendsInFlight.isEmpty, store.data.ledger[status.messageID] == nil {
+            // Perhaps the webhook of a send whose answer the engine has not read yet: see SendsInFlight.
+            sendsInFlight.hold(event)
+            return
+        }
         if case .messageStatus(var status) = event.kind, !status.stale, let record = store.data.ledger[status.messageID],
            !record.history.contains(where: { $0.event == event.id }) {
             // The ledger knows the message but this event moved nothing: the status arrived before the

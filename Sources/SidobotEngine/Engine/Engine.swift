@@ -40,6 +40,8 @@ public actor Engine {
     var deadLetterCounter = 0
     var bucket: TokenBucket
     var pacing: RecipientPacing
+    /// Sends whose request is out, and status events held for them.
+    var sendsInFlight = SendsInFlight()
     var waitingSends = 0 {
         didSet { metrics.outboxDepth.record(waitingSends) }
     }

@@ -116,6 +116,8 @@ extension Engine {
         }
         if let expired = await waitForTurn(phone: message.phone, tag: tag) { return [.null, expired] }
         let sent: SentMessage
+        let inFlight = sendsInFlight.begin()
+        defer { sendEnded(inFlight) }
         do {
             sent = try await sidobe.send(message)
         } catch {
@@ -152,6 +154,15 @@ extension Engine {
             result = .object(fields)
         }
         return [result]
+    }
+
+    /// A send's request is answered (or failed): status events held for it may go now. Runs after
+    /// the answer was recorded (the caller's `defer`), so a held webhook finds its message known.
+    func sendEnded(_ token: Int) {
+        sendsInFlight.end(token)
+        for event in sendsInFlight.releasable() {
+            dispatch(event, note: "held until the sends in flight were answered: it could have been the status of one of them")
+        }
     }
 
     /// The `message.<status>` event of a sync send's answer (accepting it moves the ledger).
@@ -306,5 +317,41 @@ public final class RateLimitFeedback: Sendable {
     /// Sidobe answered 429 (pass this as `SidobeClient.Configuration.onRateLimited`).
     public func rateLimited(retryAfter: Duration?) {
         engine.withLock { $0 }?.sidobeRateLimited(retryAfter: retryAfter)
+    }
+}
+
+/// The sends whose request is out, and the status events held until they are answered.
+///
+/// Sidobe may deliver the webhook of a sync send before the engine has read the send's own
+/// answer. Dispatched at once, it would reach rules as a first `message.failed` without
+/// `ev.message`, and the answer would fire a second one. A status for a message the ledger does not
+/// know, arriving while sends are out, is therefore held until every send out at that moment is
+/// answered; then it is dispatched (stale, if it was one of ours). A status of a message another
+/// system sent waits at most as long as one request.
+struct SendsInFlight {
+    private var next = 0
+    private var open: Set<Int> = []
+    private var held: [(waitFor: Int, event: EngineEvent)] = []
+
+    var isEmpty: Bool { open.isEmpty }
+
+    mutating func begin() -> Int {
+        next += 1
+        open.insert(next)
+        return next
+    }
+
+    mutating func end(_ token: Int) { open.remove(token) }
+
+    /// Holds `event` until the sends out now are answered.
+    mutating func hold(_ event: EngineEvent) { held.append((next, event)) }
+
+    /// The held events whose sends are all answered, in arrival order.
+    mutating func releasable() -> [EngineEvent] {
+        guard !held.isEmpty else { return [] }
+        let oldestOpen = open.min() ?? Int.max
+        let ready = held.prefix { $0.waitFor < oldestOpen }
+        held.removeFirst(ready.count)
+        return ready.map(\.event)
     }
 }

@@ -116,3 +116,28 @@ struct DedupeSetTests {
         #expect(later)
     }
 }
+
+@Suite("Status events held while sends are out")
+struct SendsInFlightTests {
+    static func event(_ id: String) -> EngineEvent {
+        EngineEvent(id: id, kind: .messageStatus(MessageStatusEvent(messageID: "m-" + id, status: "FAILED", messageType: "TEXT",
+                                                                   sendAt: "x", createdAt: "x")), at: UnixTime(seconds: 0))
+    }
+
+    @Test func aHeldStatusWaitsForEverySendOutWhenItArrivedNotForLaterOnes() {
+        var sends = SendsInFlight()
+        let first = sends.begin()
+        let second = sends.begin()
+        sends.hold(Self.event("a"))
+        let third = sends.begin()  // after the status arrived: not waited for
+        sends.end(second)
+        #expect(sends.releasable().isEmpty)
+        sends.end(first)
+        #expect(sends.releasable().map(\.id) == ["a"])
+        sends.hold(Self.event("b"))
+        #expect(sends.releasable().isEmpty)
+        sends.end(third)
+        #expect(sends.releasable().map(\.id) == ["b"])
+        #expect(sends.isEmpty)
+    }
+}
