@@ -14,26 +14,25 @@ public struct LuaPackedValues: Sendable {
     /// Packs `values`, checking them against `limits`
     /// (``LuaLimits/maxValueDepth``, ``LuaLimits/maxValueElements``).
     public init(_ values: [LuaValue], limits: LuaLimits = .default) throws(LuaConversionError) {
-        let b = UnsafeMutablePointer<SBBuffer>.allocate(capacity: 1)
-        b.initialize(to: SBBuffer(data: nil, len: 0, cap: 0))
-        defer {
-            sb_buffer_free(b)
-            b.deallocate()
+        bytes = try Self.pack(limits: limits) { (w) throws(LuaConversionError) in
+            for (i, v) in values.enumerated() {
+                do throws(EncodeFailure) { try w.append(v) } catch { throw error.error(context: "argument #\(i + 1)") }
+            }
         }
-        var w = ValueWriter(
-            buffer: b, maxDepth: min(max(1, limits.maxValueDepth), 512), maxElements: max(1, limits.maxValueElements))
-        for (i, v) in values.enumerated() {
-            do { try w.append(v) } catch { throw error.error(context: "argument #\(i + 1)") }
-        }
-        var packed: [UInt8] = []
-        if let d = b.pointee.data { packed = Array(UnsafeBufferPointer(start: d, count: b.pointee.len)) }
-        bytes = packed
         count = values.count
     }
 
     /// Packs one argument, a table with these fields (distinct keys), without building a
     /// `[String: LuaValue]` first: what an event table costs when it is made for one delivery.
     public init(table fields: [(String, LuaValue)], limits: LuaLimits = .default) throws(LuaConversionError) {
+        bytes = try Self.pack(limits: limits) { (w) throws(LuaConversionError) in
+            do throws(EncodeFailure) { try w.appendObject(fields) } catch { throw error.error(context: "argument #1") }
+        }
+        count = 1
+    }
+
+    /// Runs `write` on a writer over a scratch C buffer and returns what it wrote.
+    private static func pack(limits: LuaLimits, _ write: (inout ValueWriter) throws(LuaConversionError) -> Void) throws(LuaConversionError) -> [UInt8] {
         let b = UnsafeMutablePointer<SBBuffer>.allocate(capacity: 1)
         b.initialize(to: SBBuffer(data: nil, len: 0, cap: 0))
         defer {
@@ -42,11 +41,9 @@ public struct LuaPackedValues: Sendable {
         }
         var w = ValueWriter(
             buffer: b, maxDepth: min(max(1, limits.maxValueDepth), 512), maxElements: max(1, limits.maxValueElements))
-        do { try w.appendObject(fields) } catch { throw error.error(context: "argument #1") }
-        var packed: [UInt8] = []
-        if let d = b.pointee.data { packed = Array(UnsafeBufferPointer(start: d, count: b.pointee.len)) }
-        bytes = packed
-        count = 1
+        try write(&w)
+        guard let d = b.pointee.data else { return [] }
+        return Array(UnsafeBufferPointer(start: d, count: b.pointee.len))
     }
 
     /// Copies the packed bytes into a C buffer (replacing its contents).

@@ -15,8 +15,7 @@ enum DispatchBench {
     static let rule = #"on("message.status", function(ev) local s = ev.status end)"#
 
     static func main(_ args: [String]) async -> Int32 {
-        do {
-            let options = try BenchOptions(args, mode: "dispatch", known: known)
+        await runBench(args, mode: "dispatch", known: known) { options in
             let events = try options.int("events", 200_000)
             let rounds = try options.int("rounds", 3)
             let direct = try LuaDispatchBench.DirectLoop()
@@ -53,13 +52,6 @@ enum DispatchBench {
             print("dispatch: \(events) events per round, best of \(rounds); each event: dedupe, route, trace, one Lua run, done")
             print(table.render())
             print("target: ≥ 0.50 of the direct loop")
-            return 0
-        } catch let error as BenchUsageError {
-            print(error)
-            return 2
-        } catch {
-            print("dispatch: \(error)")
-            return 1
         }
     }
 

@@ -40,19 +40,10 @@ enum IngressBench {
     }
 
     static func main(_ args: [String]) async -> Int32 {
-        do {
-            let options = try BenchOptions(args, mode: "ingress", known: known)
-            return try await run(options)
-        } catch let error as BenchUsageError {
-            print(error)
-            return 2
-        } catch {
-            print("ingress: \(error)")
-            return 1
-        }
+        await runBench(args, mode: "ingress", known: known) { options in try await run(options) }
     }
 
-    static func run(_ options: BenchOptions) async throws -> Int32 {
+    static func run(_ options: BenchOptions) async throws {
         guard let wrk = BenchPaths.tool("wrk") else { throw BenchFailure("wrk is not installed (apt-get install wrk; scripts/bench does it)") }
         guard let taskset = BenchPaths.tool("taskset") else { throw BenchFailure("taskset is not installed (util-linux)") }
         let duration = try options.int("duration", 10)
@@ -195,7 +186,6 @@ enum IngressBench {
             print("ratio sidobot / bare route reading the body: \(Format.fixed(full.rate / bareBody.rate))")
         }
         print("wrk: \(threads) thread(s), \(connections) connections, pinned to core \(clientCPU); servers pinned to core \(serverCPU); fsync \(fsync); log level \(logLevel)")
-        return 0
     }
 
     /// Polls `/readyz` until the engine answers 200.

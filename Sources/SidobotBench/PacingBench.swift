@@ -28,8 +28,7 @@ enum PacingBench {
         """#
 
     static func main(_ args: [String]) async -> Int32 {
-        do {
-            let options = try BenchOptions(args, mode: "pacing", known: known)
+        await runBench(args, mode: "pacing", known: known) { options in
             let limit = try options.double("limit", 50)
             let burst = try options.int("burst", 10)
             let sends = try options.int("sends", 500)
@@ -43,13 +42,6 @@ enum PacingBench {
             print("pacing: simulator limited to \(Format.int(limit)) requests/s (burst \(burst)); engine burst the default (\(Format.int(EngineConfiguration(rulesFolder: "", dataFolder: nil).sendBurst))); recipient gap off")
             print(table.render())
             print("target: ≥ 95% of the limit with no avoidable 429 (engine configured at the limit)")
-            return 0
-        } catch let error as BenchUsageError {
-            print(error)
-            return 2
-        } catch {
-            print("pacing: \(error)")
-            return 1
         }
     }
 

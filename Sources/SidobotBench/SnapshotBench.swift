@@ -21,16 +21,8 @@ enum SnapshotBench {
         """#
 
     static func main(_ args: [String]) async -> Int32 {
-        do {
-            let options = try BenchOptions(args, mode: "snapshot", known: known)
+        await runBench(args, mode: "snapshot", known: known) { options in
             try await run(keys: try options.int("keys", 1_000_000), loadSeconds: try options.double("load-seconds", 1))
-            return 0
-        } catch let error as BenchUsageError {
-            print(error)
-            return 2
-        } catch {
-            print("snapshot: \(error)")
-            return 1
         }
     }
 

@@ -12,16 +12,8 @@ enum StartupBench {
     ]
 
     static func main(_ args: [String]) async -> Int32 {
-        do {
-            let options = try BenchOptions(args, mode: "startup", known: known)
+        await runBench(args, mode: "startup", known: known) { options in
             try await run(count: try options.int("rules", 100), rounds: try options.int("rounds", 5), examples: options.string("examples") ?? "rules")
-            return 0
-        } catch let error as BenchUsageError {
-            print(error)
-            return 2
-        } catch {
-            print("startup: \(error)")
-            return 1
         }
     }
 

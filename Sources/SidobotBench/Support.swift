@@ -254,3 +254,23 @@ enum Format {
     static func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000) }
     static func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
 }
+
+/// A mode's entry point: parses its options, runs it, and turns what it throws into the exit status
+/// (2 with the usage for a bad option, 1 with the failure otherwise).
+func runBench(_ args: [String], mode: String, known: [String: String], _ body: (BenchOptions) async throws -> Void) async -> Int32 {
+    if args.contains("--help") || args.contains("-h") {
+        print(BenchUsageError(mode: mode, known: known, problem: "measures what PERFORMANCE.md describes for this mode"))
+        return 0
+    }
+    do {
+        let options = try BenchOptions(args, mode: mode, known: known)
+        try await body(options)
+        return 0
+    } catch let error as BenchUsageError {
+        print(error)
+        return 2
+    } catch {
+        print("\(mode): \(error)")
+        return 1
+    }
+}

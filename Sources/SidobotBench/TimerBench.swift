@@ -35,8 +35,7 @@ enum TimerBench {
         """#
 
     static func main(_ args: [String]) async -> Int32 {
-        do {
-            let options = try BenchOptions(args, mode: "timers", known: known)
+        await runBench(args, mode: "timers", known: known) { options in
             LatenessCapture.bootstrap()
             let only = options.string("only")
             if only == nil || only == "schedule" { try await schedule(count: try options.int("timers", 1_000_000)) }
@@ -44,13 +43,6 @@ enum TimerBench {
             if only == nil || only == "fire" {
                 try await fire(rate: try options.int("rate", 10_000), seconds: try options.int("seconds", 5))
             }
-            return 0
-        } catch let error as BenchUsageError {
-            print(error)
-            return 2
-        } catch {
-            print("timers: \(error)")
-            return 1
         }
     }
 
