@@ -119,7 +119,7 @@ extension Mutation {
             w.string("key", key)
         case .timerAdded(let timer):
             w.string("op", "timer.add")
-            try w.object("timer") { (w) throws(JSONCodec.Error) in try timer.writeFields(into: &w) }
+            try w.object("timer") { (w) throws(JSONCodec.Error) in timer.writeFields(into: &w) }
         case .timerRemoved(let id, let how):
             w.string("op", "timer.remove")
             w.integer("id", Int64(id.rawValue))
@@ -170,7 +170,7 @@ extension EngineEvent {
             w.string("content_type", contentType)
         case .timer(let timer):
             w.string("type", "timer")
-            try w.object("timer") { (w) throws(JSONCodec.Error) in try timer.writeFields(into: &w) }
+            try w.object("timer") { (w) throws(JSONCodec.Error) in timer.writeFields(into: &w) }
         case .schedule(let rule, let handler, let scheduledAt):
             w.string("type", "schedule")
             w.string("rule", rule)
@@ -189,11 +189,20 @@ extension EngineEvent {
 
 extension TimerRecord {
     /// The fields of ``journalValue``, written directly.
-    func writeFields(into w: inout JSONObjectWriter) throws(JSONCodec.Error) {
+    func writeFields(into w: inout JSONObjectWriter) {
+        payloadJSON.withUnsafeBufferPointer { payload in
+            Self.writeFields(id: id, rule: rule, name: name, payload: payload, due: due, createdAt: createdAt, late: late, into: &w)
+        }
+    }
+
+    /// The fields of a timer's journal and snapshot record, from its parts (a record, or the
+    /// store's ``TimerRecordBox``, which keeps the payload's bytes beside the fields).
+    static func writeFields(id: TimerID, rule: String, name: String, payload: UnsafeBufferPointer<UInt8>, due: UnixTime,
+                            createdAt: UnixTime, late: TimerLatePolicy, into w: inout JSONObjectWriter) {
         w.integer("id", Int64(id.rawValue))
         w.string("rule", rule)
         w.string("name", name)
-        w.json("payload", payloadJSON)
+        w.json("payload", payload)
         w.integer("due", due.milliseconds)
         w.integer("created", createdAt.milliseconds)
         w.string("late", late.mode == .skip ? "skip" : "fire")

@@ -41,10 +41,10 @@ enum SnapshotCodec {
         }
         raw("},\"timers\":[")
         var first = true
-        for timer in data.timers.all {
+        try data.timers.forEachTimer { (timer) throws(JSONCodec.Error) in
             if !first { raw(",") }
             first = false
-            try JSONObjectWriter.write(into: &out) { (w) throws(JSONCodec.Error) in try timer.writeFields(into: &w) }
+            try JSONObjectWriter.write(into: &out) { w in timer.writeFields(into: &w) }
         }
         raw("],\"next_timer_id\":\(data.timers.nextID),\"messages\":[")
         first = true

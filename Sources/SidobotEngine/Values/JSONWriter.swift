@@ -59,9 +59,13 @@ struct JSONObjectWriter {
     }
 
     /// A field whose value is JSON text already (a timer's payload).
-    mutating func json(_ name: StaticString, _ text: [UInt8]) {
+    mutating func json(_ name: StaticString, _ text: UnsafeBufferPointer<UInt8>) {
         key(name)
-        out.append(contentsOf: text.isEmpty ? Self.nullBytes : text)
+        if text.isEmpty {
+            out.append(contentsOf: Self.nullBytes)
+        } else {
+            out.append(contentsOf: text)
+        }
     }
 
     /// A field whose name is only known at run time.
