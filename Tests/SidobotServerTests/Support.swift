@@ -78,11 +78,13 @@ func signed(_ id: String) -> [(String, String)] {
 
 let bearer = [("Authorization", "Bearer \(adminToken)")]
 
+/// How many times slower than usual the tests run: `SIDOBOT_TEST_SLOWDOWN`, which
+/// `scripts/check-sanitizers` sets (everything takes several times longer under a sanitizer); 1 otherwise.
+let testSlowdown = max(1, ProcessInfo.processInfo.environment["SIDOBOT_TEST_SLOWDOWN"].flatMap { Double($0) } ?? 1)
+
 /// Polls `condition` up to `timeout` seconds (no fixed sleeps: it returns as soon as it holds).
 func eventually(timeout: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
-    // Under sanitizers (SIDOBOT_TEST_SLOWDOWN) everything takes several times longer.
-    let slowdown = ProcessInfo.processInfo.environment["SIDOBOT_TEST_SLOWDOWN"].flatMap { Double($0) } ?? 1
-    let deadline = Date().addingTimeInterval(timeout * max(1, slowdown))
+    let deadline = Date().addingTimeInterval(timeout * testSlowdown)
     while Date() < deadline {
         if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(20))

@@ -89,7 +89,11 @@ struct FaultCampaignTests {
         #expect(refused > 0)
         // Slowed at the first 429s (the client reports each one), not after its retries ran out:
         // without that, nearly every send of the storm is refused once (measured: 39 of 30 sends).
-        #expect(refused <= 10, "\(refused) requests refused")
+        // Under a sanitizer the engine reacts several times slower than the simulator's real-time
+        // limit refills, so more requests are already on their way when the first 429 lands
+        // (measured under TSan: 17); the bound there still tells feedback from none.
+        let bound = testSlowdown > 1 ? 25 : 10
+        #expect(refused <= bound, "\(refused) requests refused")
         #expect(await h.stop() == nil)
     }
 
