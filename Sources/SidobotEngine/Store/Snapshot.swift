@@ -106,7 +106,6 @@ enum SnapshotCodec {
     private static func decode(_ p: inout JSONCodec.Parser, into data: inout StoreData) throws(RecordError) {
         var seen: Set<String> = []
         var dedupe: [(id: String, acceptedAt: Double)] = []
-        var inflightSequence: UInt64 = 0
         try p.forEachMember(depth: 0) { (p, field) throws(RecordError) in
             seen.insert(field)
             switch field {
@@ -159,8 +158,8 @@ enum SnapshotCodec {
                     let value = try p.value(depth: 2, as: RecordError.self)
                     let decoded = try EngineEvent(journalValue: value)
                     let doneRules = Set((value["done_rules"]?.arrayValue ?? []).compactMap(\.stringValue))
-                    inflightSequence += 1
-                    data.inflight[decoded.id] = InflightEvent(sequence: inflightSequence, event: decoded, doneRules: doneRules)
+                    data.acceptedEvents += 1
+                    data.inflight[decoded.id] = InflightEvent(order: data.acceptedEvents, event: decoded, doneRules: doneRules)
                 }
             case "schedules":
                 for (key, at) in try p.value(depth: 1, as: RecordError.self).objectValue ?? [:] {

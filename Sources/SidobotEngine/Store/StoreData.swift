@@ -3,7 +3,8 @@ import LuaSandbox
 
 /// An event accepted or produced but not yet fully handled, in acceptance order.
 struct InflightEvent: Sendable, Hashable {
-    var sequence: UInt64
+    /// Its place in acceptance order (``StoreData/acceptedEvents`` when it was accepted).
+    var order: UInt64
     var event: EngineEvent
     /// Rules whose runs for this event have all ended: after a restart the event goes only to the others.
     var doneRules: Set<String> = []
@@ -24,6 +25,9 @@ struct StoreData: Sendable {
     var deadLetters: DeadLetterList
     /// The sequence number of the last applied mutation: the journal position a snapshot covers.
     var sequence: UInt64 = 0
+    /// Events accepted so far, counted per event: the order of the inflight ones. Not `sequence`,
+    /// which counts records: one group-committed record accepts several events at once.
+    var acceptedEvents: UInt64 = 0
     /// Pending resend timers of declarative retry policies, by message id (derived from the timers,
     /// so it needs no record of its own): lets a retry be planned exactly once per failure.
     var retryTimers: [String: TimerID] = [:]
@@ -58,7 +62,8 @@ struct StoreData: Sendable {
             ledger.insert(record)
         case .eventAccepted(let event, let dedupe):
             if dedupe { self.dedupe.insert(event.id, at: event.at.secondsValue) }
-            inflight[event.id] = InflightEvent(sequence: sequence, event: event)
+            acceptedEvents += 1
+            inflight[event.id] = InflightEvent(order: acceptedEvents, event: event)
             switch event.kind {
             case .timer(let timer):
                 timers.remove(timer.id)
@@ -105,6 +110,6 @@ struct StoreData: Sendable {
 
     /// The inflight events in the order they were accepted.
     var inflightInOrder: [InflightEvent] {
-        inflight.values.sorted { $0.sequence < $1.sequence }
+        inflight.values.sorted { $0.order < $1.order }
     }
 }
