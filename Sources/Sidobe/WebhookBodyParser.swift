@@ -11,11 +11,17 @@ struct WebhookBodyParser {
 
     struct Malformed: Error {}
 
-    /// A top-level or `data` member as far as the decoder cares: a string, or something else.
+    /// A top-level or `data` member as far as the decoder cares: a string, `null`, or something else.
     enum Member {
         case string(String)
         case null
-        case other(kind: String)
+        case other
+    }
+
+    /// The `data` member: an object's members of interest, or what it was instead.
+    enum DataValue {
+        case object(DataMembers)
+        case other(Member)
     }
 
     /// The members of interest, last occurrence wins (as with duplicate keys in `JSONDecoder`).
@@ -24,10 +30,7 @@ struct WebhookBodyParser {
         var id: Member?
         var event: Member?
         var createdAt: Member?
-        /// `data` when it is an object.
-        var data: DataMembers?
-        /// What `data` was when it was not an object (nil: absent or an object).
-        var dataKind: String?
+        var data: DataValue?
     }
 
     struct DataMembers {
@@ -77,11 +80,9 @@ struct WebhookBodyParser {
                                 try parser.skipValue(depth: 2)
                             }
                         }
-                        members.data = data
-                        members.dataKind = nil
+                        members.data = .object(data)
                     } else {
-                        members.data = nil
-                        members.dataKind = try parser.readMember(depth: 1).kindName
+                        members.data = .other(try parser.readMember(depth: 1))
                     }
                 } else {
                     try parser.skipValue(depth: 1)
@@ -154,26 +155,13 @@ struct WebhookBodyParser {
         }
     }
 
-    /// A value kept as a ``Member``: a string's text, or only its kind.
+    /// A value kept as a ``Member``: a string's text, `null`, or only that it was something else
+    /// (checked and skipped).
     private mutating func readMember(depth: Int) throws(Malformed) -> Member {
-        switch peek() {
-        case UInt8(ascii: "\""): return .string(try readString())
-        case UInt8(ascii: "n"):
-            try skipValue(depth: depth)
-            return .null
-        case UInt8(ascii: "{"):
-            try skipValue(depth: depth)
-            return .other(kind: "object")
-        case UInt8(ascii: "["):
-            try skipValue(depth: depth)
-            return .other(kind: "array")
-        case UInt8(ascii: "t"), UInt8(ascii: "f"):
-            try skipValue(depth: depth)
-            return .other(kind: "boolean")
-        default:
-            try skipValue(depth: depth)
-            return .other(kind: "number")
-        }
+        if peek() == UInt8(ascii: "\"") { return .string(try readString()) }
+        let isNull = peek() == UInt8(ascii: "n")
+        try skipValue(depth: depth)
+        return isNull ? .null : .other
     }
 
     /// Checks and skips any value.
@@ -354,16 +342,6 @@ struct WebhookBodyParser {
     }
 }
 
-extension WebhookBodyParser.Member {
-    var kindName: String {
-        switch self {
-        case .string: "string"
-        case .null: "null"
-        case .other(let kind): kind
-        }
-    }
-}
-
 extension WebhookEvent {
     /// A webhook body read once: its top-level `id` (when the body is valid JSON and the id is a
     /// string), and the event or why it could not be decoded.
@@ -410,12 +388,12 @@ extension WebhookEvent {
         guard type == sendMessageStatusType else {
             return WebhookEvent(id: id, createdAt: createdAt, payload: .unknown(type: type))
         }
-        guard let data = members.data else {
-            switch members.dataKind {
-            case nil: throw WebhookDecodingError(field: "data", reason: "is missing")
-            case "null": throw WebhookDecodingError(field: "data", reason: "is null, expected JSON object")
-            default: throw WebhookDecodingError(field: "data", reason: "must be a JSON object")
-            }
+        let data: WebhookBodyParser.DataMembers
+        switch members.data {
+        case .object(let members)?: data = members
+        case nil: throw WebhookDecodingError(field: "data", reason: "is missing")
+        case .other(.null)?: throw WebhookDecodingError(field: "data", reason: "is null, expected JSON object")
+        case .other?: throw WebhookDecodingError(field: "data", reason: "must be a JSON object")
         }
         let update = MessageStatusUpdate(
             whatsappMessageID: try string(data.whatsappMessageID, path: "data.whatsapp_message_id"),

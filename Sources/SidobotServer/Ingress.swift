@@ -9,7 +9,6 @@ extension HTTPFields.Element.Name {
     static let webhookSignature = HTTPFields.Element.Name(WebhookSignature.headerName)!
 }
 
-
 extension SidobotHTTPServer {
     /// `POST /webhooks/sidobe` through Hummingbird's router: what ``WebhookFastPath`` does in the
     /// channel pipeline, for a webhook it passes on (one pipelined behind another request). The
@@ -42,7 +41,7 @@ extension SidobotHTTPServer {
     }
 
     static func response(_ answer: WebhookIntake.Answer) -> Response {
-        var headers = answer.headers
+        var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: answer.status, headers: headers, body: ResponseBody(byteBuffer: answer.body))
     }
@@ -74,7 +73,7 @@ extension SidobotHTTPServer {
             body = buffer
         case .failure(.tooLarge):
             counters.hook(.tooLarge)
-            return Self.error(.contentTooLarge, tooLargeMessage)
+            return Self.error(.contentTooLarge, intake.tooLargeMessage)
         case .failure(.unreadable(let reason)):
             counters.hook(.malformed)
             return Self.error(.badRequest, "cannot read the body: \(reason)")

@@ -6,7 +6,7 @@ import Darwin
 import Logging
 import Synchronization
 
-/// swift-log lines on standard error, laid out as `StreamLogHandler`'s —
+/// swift-log lines on standard error, laid out like `StreamLogHandler`'s (UTC, milliseconds) —
 /// `2026-12-01T09:00:00.123Z info sidobot.server: event=… outcome=accepted [SidobotServer] webhook accepted` —
 /// at a fraction of the cost: a busy engine logs a line per webhook, and `StreamLogHandler`
 /// formats the local time with `strftime` (and looks up the time zone) and builds several

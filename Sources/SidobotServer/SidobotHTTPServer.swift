@@ -25,8 +25,6 @@ public struct SidobotHTTPServer: Sendable {
     let state = ServerState()
     let counters = IngressCounters()
     let token: BearerToken
-    /// For `--confirm-status`: asks Sidobe for a message's current status.
-    let confirmStatus: (@Sendable (String) async throws -> MessageStatus)?
     /// The webhook checks and answers, shared by the fast path and the route.
     let intake: WebhookIntake
 
@@ -39,8 +37,7 @@ public struct SidobotHTTPServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.token = BearerToken(configuration.adminToken)
-        self.confirmStatus = confirmStatus
-        intake = WebhookIntake(engine: engine, secretKey: configuration.secretKey, maxBodyBytes: configuration.maxBodyBytes,
+        intake = WebhookIntake(secretKey: configuration.secretKey, maxBodyBytes: configuration.maxBodyBytes,
                                state: state, counters: counters, logger: logger, batcher: WebhookBatcher(engine: engine),
                                confirmStatus: configuration.confirmFailedStatus ? confirmStatus : nil)
     }
@@ -105,7 +102,7 @@ public struct SidobotHTTPServer: Sendable {
     }
 
     static func error(_ status: HTTPResponse.Status, _ message: String, headers extra: HTTPFields = [:]) -> Response {
-        var response = json(APIErrorBody(error: message), status: status)
+        var response = Self.response(WebhookIntake.error(status, message))
         response.headers.append(contentsOf: extra)
         return response
     }
@@ -128,8 +125,6 @@ public struct SidobotHTTPServer: Sendable {
         case tooLarge
         case unreadable(String)
     }
-
-    var tooLargeMessage: String { "the body is larger than \(configuration.maxBodyBytes) bytes" }
 }
 
 /// Starts the engine when the group runs, and shuts it down (final snapshot) on graceful shutdown.

@@ -91,8 +91,11 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             }
         case (.refusing(let answer, let closeAfter), .end):
             write(answer, closeAfter: closeAfter, context: context)
-        case (.refusing, _), (.collecting, _):
-            // The rest of a body already refused; a second head cannot come before the end.
+        case (.refusing, _):
+            // The rest of a body already refused.
+            break
+        case (.collecting, _):
+            // A second head before the end of the body: the HTTP/1 codec never delivers one.
             break
         case (.idle, _):
             // A body or end without a head: not HTTP as the codec delivers it; let Hummingbird judge.
@@ -103,7 +106,6 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes a webhook's answer, then replays what arrived meanwhile.
     private func write(_ answer: WebhookIntake.Answer, closeAfter: Bool, context: ChannelHandlerContext) {
         var head = HTTPResponse(status: answer.status)
-        head.headerFields = answer.headers
         head.headerFields[.contentType] = "application/json"
         head.headerFields[.contentLength] = String(answer.body.readableBytes)
         head.headerFields[.server] = "sidobot"

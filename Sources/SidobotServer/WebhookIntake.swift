@@ -16,7 +16,6 @@ import Synchronization
 /// checked in constant time (401); then the decoded event (400 naming the field) goes to the
 /// engine, which journals it; only then is 200 sent. Rules run after the answer.
 struct WebhookIntake: Sendable {
-    let engine: Engine
     let secretKey: SecretKey
     let maxBodyBytes: Int
     let state: ServerState
@@ -30,7 +29,6 @@ struct WebhookIntake: Sendable {
     struct Answer: Sendable {
         var status: HTTPResponse.Status
         var body: ByteBuffer
-        var headers: HTTPFields = [:]
     }
 
     enum Verdict {
@@ -86,11 +84,11 @@ struct WebhookIntake: Sendable {
     /// Hands a verified event to the engine (with the other webhooks arriving meanwhile) and calls
     /// `completion` with the answer once it is journaled, on no particular executor.
     func accept(_ event: WebhookEvent, completion: @escaping @Sendable (Answer) -> Void) {
-        if confirmStatus != nil, case .messageStatus(let update) = event.payload, update.status == .failed {
+        if let confirmStatus, case .messageStatus(let update) = event.payload, update.status == .failed {
             Task {
-                switch await confirmed(event, update) {
-                case .success(let event): batcher.submit(event) { completion(answer(for: $0, event: event)) }
-                case .failure(let failure): completion(failure.answer)
+                switch await confirmed(event, update, with: confirmStatus) {
+                case .accept(let event): batcher.submit(event) { completion(answer(for: $0, event: event)) }
+                case .answer(let answer): completion(answer)
                 }
             }
             return
@@ -99,28 +97,23 @@ struct WebhookIntake: Sendable {
     }
 
     /// `--confirm-status`: the event with Sidobe's own view of the status, or the 503 to answer.
-    private func confirmed(_ event: WebhookEvent, _ update: MessageStatusUpdate) async -> Result<WebhookEvent, AnswerFailure> {
-        guard let confirmStatus else { return .success(event) }
+    private func confirmed(_ event: WebhookEvent, _ update: MessageStatusUpdate,
+                           with confirmStatus: @Sendable (String) async throws -> MessageStatus) async -> Verdict {
         do {
             let status = try await confirmStatus(update.whatsappMessageID)
-            guard status != update.status else { return .success(event) }
+            guard status != update.status else { return .accept(event) }
             logger.warning("webhook status not confirmed by Sidobe; using Sidobe's answer",
                            metadata: ["event": "\(event.id)", "message": "\(update.whatsappMessageID)", "claimed": "\(update.status)", "confirmed": "\(status)"])
             var corrected = event
             var changed = update
             changed.status = status
             corrected.payload = .messageStatus(changed)
-            return .success(corrected)
+            return .accept(corrected)
         } catch {
             logger.warning("cannot confirm a FAILED status with Sidobe; answering 503 so the webhook is delivered again",
                            metadata: ["event": "\(event.id)", "error": "\(error)"])
-            return .failure(AnswerFailure(Self.error(.serviceUnavailable, "cannot confirm the status with Sidobe now; try again")))
+            return .answer(Self.error(.serviceUnavailable, "cannot confirm the status with Sidobe now; try again"))
         }
-    }
-
-    struct AnswerFailure: Error {
-        let answer: Answer
-        init(_ answer: Answer) { self.answer = answer }
     }
 
     /// The answer to a webhook the engine took (or could not journal).
@@ -151,28 +144,29 @@ struct WebhookIntake: Sendable {
     /// `{"event_id":"…","status":"…"}`, written directly: this answer is on the hot path, and
     /// `JSONEncoder` cost several microseconds per request (docs/PERFORMANCE.md).
     static func accepted(_ status: String, _ eventID: String, code: HTTPResponse.Status = .ok) -> Answer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(eventID.utf8.count + 48)
-        buffer.writeStaticString(#"{"event_id":"#)
-        JSONText.appendString(eventID, to: &buffer)
-        buffer.writeStaticString(#","status":""#)
-        buffer.writeString(status)
-        buffer.writeStaticString(#""}"#)
-        return Answer(status: code, body: buffer)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(eventID.utf8.count + 48)
+        bytes.append(contentsOf: #"{"event_id":"#.utf8)
+        JSONCodec.appendString(eventID, to: &bytes)
+        bytes.append(contentsOf: #","status":""#.utf8)
+        bytes.append(contentsOf: status.utf8)
+        bytes.append(contentsOf: #""}"#.utf8)
+        return Answer(status: code, body: ByteBuffer(bytes: bytes))
     }
 
-    /// `{"error": "…"}` (as every error answer of the server).
+    /// `{"error":"…"}`: the body of every error answer of the server.
     static func error(_ status: HTTPResponse.Status, _ message: String) -> Answer {
-        var buffer = ByteBuffer()
-        buffer.writeStaticString(#"{"error":"#)
-        JSONText.appendString(message, to: &buffer)
-        buffer.writeStaticString("}")
-        return Answer(status: status, body: buffer)
+        var bytes: [UInt8] = []
+        bytes.append(contentsOf: #"{"error":"#.utf8)
+        JSONCodec.appendString(message, to: &bytes)
+        bytes.append(UInt8(ascii: "}"))
+        return Answer(status: status, body: ByteBuffer(bytes: bytes))
     }
 }
 
 /// Gathers the webhooks that arrive while the engine is busy and hands them over together: one
-/// hop onto the engine and one journal write for the batch, instead of one of each per request.
+/// task and one hop onto the engine for the batch, instead of one of each per request (the
+/// journal's group commit would share the write either way).
 /// The first webhook of a batch starts the hand-over; those arriving before it reaches the engine
 /// ride along.
 final class WebhookBatcher: Sendable {
@@ -216,29 +210,5 @@ final class WebhookBatcher: Sendable {
                 for item in batch { item.completion(.failure(error)) }
             }
         }
-    }
-}
-
-/// JSON string literals written into a `ByteBuffer`.
-enum JSONText {
-    /// Appends `text` as a quoted JSON string, escaping quotes, backslashes and control characters.
-    static func appendString(_ text: String, to buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case 0x0A: buffer.writeStaticString("\\n")
-            case 0x0D: buffer.writeStaticString("\\r")
-            case 0x09: buffer.writeStaticString("\\t")
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                buffer.writeStaticString("\\u00")
-                buffer.writeInteger(hex[Int(byte >> 4)])
-                buffer.writeInteger(hex[Int(byte & 0xF)])
-            default: buffer.writeInteger(byte)
-            }
-        }
-        buffer.writeInteger(UInt8(ascii: "\""))
     }
 }
