@@ -1,5 +1,6 @@
 import Foundation
 import Sidobe
+import SidobeSimulator
 import SidobotServer
 import Testing
 
@@ -34,17 +35,11 @@ struct CrashCampaignTests {
         ProcessInfo.processInfo.environment[name].flatMap { Int($0) } ?? fallback
     }
 
-    /// SplitMix64: the kill points are reproducible from the seed.
+    /// The kill points, reproducible from the seed (the simulator's SplitMix64).
     struct Dice {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+        var generator: SplitMix64
+        init(state: UInt64) { generator = SplitMix64(seed: state) }
+        mutating func below(_ n: Int) -> Int { Int(generator.next() % UInt64(max(n, 1))) }
     }
 
     /// What the test acknowledged (the engine answered 200/202 to it).
