@@ -36,8 +36,12 @@ public struct RuleStateStore: Sendable {
     }
 
     public mutating func set(rule: String, key: String, entry: StateEntry) {
-        rules[rule, default: [:]][key] = entry
-        if let expiry = entry.expiresAt { expiries.push(.init(at: expiry.milliseconds, rule: rule, key: key)) }
+        let old = rules[rule, default: [:]].updateValue(entry, forKey: key)
+        // An unchanged expiry is in the heap already: `state.incr` on a counter with a TTL keeps it,
+        // and a million increments must not leave a million heap entries behind.
+        if let expiry = entry.expiresAt, old?.expiresAt != expiry {
+            expiries.push(.init(at: expiry.milliseconds, rule: rule, key: key))
+        }
     }
 
     @discardableResult
@@ -84,6 +88,9 @@ public struct RuleStateStore: Sendable {
 
     /// The number of stored keys, expired ones not yet swept included.
     public var count: Int { rules.values.reduce(0) { $0 + $1.count } }
+
+    /// Entries in the expiry heap, stale ones included (tests check they do not pile up).
+    var expiryHeapCount: Int { expiries.count }
 }
 
 /// A binary min-heap of TTL expiries.
