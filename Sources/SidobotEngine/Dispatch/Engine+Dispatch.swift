@@ -62,7 +62,6 @@ extension Engine {
     struct Target {
         var rule: LoadedRule
         var function: LuaFunction
-        var eventName: String
     }
 
     /// The event's name, its Lua table (as fields), the handler runs it causes, and the rules it skips (with why).
@@ -92,7 +91,7 @@ extension Engine {
 
     static func listeners(in rules: [String: LoadedRule], names: [String]) -> [RouteEntry] {
         rules.values.sorted { $0.name < $1.name }.compactMap { rule -> RouteEntry? in
-            let handlers = names.flatMap { name in rule.handlers(for: name).map { (function: $0, eventName: name) } }
+            let handlers = names.flatMap { rule.handlers(for: $0) }
             return handlers.isEmpty ? nil : RouteEntry(rule: rule, handlers: handlers)
         }
     }
@@ -107,9 +106,7 @@ extension Engine {
                     routed.skipped.append((rule.name, "quarantined after \(rule.stats.consecutiveAborts) consecutive aborts; fix the rule file to release it"))
                     continue
                 }
-                for handler in entry.handlers {
-                    routed.targets.append(Target(rule: rule, function: handler.function, eventName: handler.eventName))
-                }
+                for function in entry.handlers { routed.targets.append(Target(rule: rule, function: function)) }
             }
         }
         switch event.kind {
@@ -146,7 +143,7 @@ extension Engine {
                 } else if handlers.isEmpty {
                     routed.skipped.append((rule.name, "the rule has no on(\"\(name)\") handler (any more); the timer fired into nothing"))
                 } else {
-                    for function in handlers { routed.targets.append(Target(rule: rule, function: function, eventName: name)) }
+                    for function in handlers { routed.targets.append(Target(rule: rule, function: function)) }
                 }
             } else {
                 routed.skipped.append((timer.rule, "the rule that set this timer is no longer loaded"))
@@ -160,7 +157,7 @@ extension Engine {
                 if rule.stats.quarantined {
                     routed.skipped.append((rule.name, "quarantined; fix the rule file to release it"))
                 } else {
-                    routed.targets.append(Target(rule: rule, function: schedule.function, eventName: handler))
+                    routed.targets.append(Target(rule: rule, function: schedule.function))
                 }
             } else {
                 routed.skipped.append((ruleName, "the schedule \(handler) is no longer registered"))
@@ -201,7 +198,7 @@ extension Engine {
                   count: DispatchCount, tracePosition: TraceStore.Position) {
         let rule = target.rule
         let tag = allocateRunTag()
-        var context = RunContext(tag: tag, rule: rule.name, eventID: event.id, eventName: target.eventName)
+        var context = RunContext(rule: rule.name, eventID: event.id)
         context.dispatch = count
         context.tracePosition = tracePosition
         runs[tag] = context
@@ -313,18 +310,18 @@ extension Engine {
     /// million reminders) has them journaled in pieces of that size as it goes: such a run is not
     /// atomic, and a crash in the middle keeps the pieces written (it runs again after the restart).
     func record(_ mutation: Mutation, tag: Int) throws(DurabilityError) {
-        if runs[tag]?.isHandlerRun == true {
-            store.stage(mutation)
-            runs[tag]!.staged.append(mutation)
-            if runs[tag]!.staged.count >= EngineStore.maxChangesPerRecord {
-                let piece = runs[tag]!.staged
-                runs[tag]!.staged.removeAll()
-                runs[tag]!.journaledBefore = true
-                commitRunRecords(piece, rule: runs[tag]!.rule, eventID: runs[tag]!.eventID)
-            }
-        } else {
+        // One look-up for the run: this is called for every state write and timer of every run.
+        guard let run = runs.index(forKey: tag), runs.values[run].isHandlerRun else {
             try store.commit(mutation)
+            return
         }
+        store.stage(mutation)
+        runs.values[run].staged.append(mutation)
+        guard runs.values[run].staged.count >= EngineStore.maxChangesPerRecord else { return }
+        let piece = runs.values[run].staged
+        runs.values[run].staged.removeAll()
+        runs.values[run].journaledBefore = true
+        commitRunRecords(piece, rule: runs.values[run].rule, eventID: runs.values[run].eventID)
     }
 
     /// Records a failed run: counted, logged with file:line, put in the dead-letter list; a limit
@@ -405,7 +402,7 @@ extension Engine {
 /// The handlers of one rule for one event name (or names), as the route cache keeps them.
 struct RouteEntry {
     let rule: LoadedRule
-    let handlers: [(function: LuaFunction, eventName: String)]
+    let handlers: [LuaFunction]
 }
 
 /// The runs one dispatched event started, counted down as they end, so the journal learns when a

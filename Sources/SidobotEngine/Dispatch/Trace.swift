@@ -3,10 +3,10 @@ import DequeModule
 /// What happened to one event: which rules it reached, what each did, and why a rule did not run.
 /// Answers "why did (or didn't) my rule fire?".
 public struct Trace: Sendable, Hashable {
-    public var eventID: String
+    public var eventID: String { event.id }
     /// `message.failed`, `hook.alertmanager`, `timer.retry`, `cron`…
     public var eventName: String
-    public var at: UnixTime
+    public var at: UnixTime { event.at }
     /// The event itself: the summary and the message id are read from it when asked for, not made
     /// for each of the thousands of events a second that nobody asks about.
     public let event: EngineEvent
@@ -18,9 +18,7 @@ public struct Trace: Sendable, Hashable {
 
     public init(event: EngineEvent, eventName: String) {
         self.event = event
-        eventID = event.id
         self.eventName = eventName
-        at = event.at
     }
 
     /// A one-line summary of the event (message id and status, hook name…).
@@ -71,7 +69,8 @@ public struct Trace: Sendable, Hashable {
     public static let maxActionsPerRun = 200
 
     var approximateBytes: Int {
-        // The event is shared with the rest of the engine while it runs; count its summary's size.
+        // A flat 192 B for the event, which is shared with the rest of the engine while it runs (a
+        // large hook body or custom payload kept alive by a trace alone is not counted).
         var total = 192 + eventID.utf8.count + eventName.utf8.count + linkedMessageIDs.count * 48
         for rule in rules {
             total += 96 + rule.rule.utf8.count + (rule.detail?.utf8.count ?? 0)

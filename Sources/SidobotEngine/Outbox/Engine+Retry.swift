@@ -50,7 +50,7 @@ extension Engine {
     /// `settle()`/shutdown wait for it.
     func startInternalWork(eventID: String? = nil, _ work: @escaping @Sendable (isolated Engine) async -> Void) {
         let tag = allocateRunTag()
-        runs[tag] = RunContext(tag: tag, rule: "", eventID: "", eventName: "internal")
+        runs[tag] = RunContext(rule: "", eventID: "")
         Task.immediate {
             await work(self)
             self.runs[tag] = nil

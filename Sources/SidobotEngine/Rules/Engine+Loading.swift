@@ -3,10 +3,8 @@ import LuaSandbox
 
 /// What a host function call is part of: the rule, and the handler run (if any).
 struct RunContext {
-    let tag: Int
     let rule: String
     let eventID: String
-    let eventName: String
     /// Changes the run made since it last gave up the engine, applied and waiting to be journaled
     /// together (see ``Engine/record(_:tag:)``).
     var staged: [Mutation] = []
@@ -17,13 +15,6 @@ struct RunContext {
     var dispatch: DispatchCount?
     /// Where the event's trace is.
     var tracePosition: TraceStore.Position?
-
-    init(tag: Int, rule: String, eventID: String, eventName: String) {
-        self.tag = tag
-        self.rule = rule
-        self.eventID = eventID
-        self.eventName = eventName
-    }
 
     /// A handler run for an event (not a rule's top level while it loads, nor the engine's own work).
     var isHandlerRun: Bool { !eventID.isEmpty }
@@ -61,7 +52,7 @@ extension Engine {
         let rule = LoadedRule(name: name, displayPath: path, source: source, state: state,
                               registration: RuleRegistration(), loadedAt: clock.now())
         let loadingTag = allocateRunTag()
-        runs[loadingTag] = RunContext(tag: loadingTag, rule: name, eventID: "", eventName: "load")
+        runs[loadingTag] = RunContext(rule: name, eventID: "")
         defer { runs[loadingTag] = nil }
         do {
             try installAPI(in: state, rule: name)

@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import LuaSandbox
 
-/// The store with its durability: every change is journaled before it is applied and acknowledged;
+/// The store with its durability: every change is journaled before it is acknowledged (a handler
+/// run's changes are applied as it makes them and journaled when it suspends or ends);
 /// snapshots are taken from a cheap copy and written off the engine's executor.
 ///
 /// Owned by the engine actor (not thread-safe by itself). With no data folder it keeps everything
@@ -200,7 +201,7 @@ final class EngineStore {
         return journal?.takeSyncDescriptor()
     }
 
-    /// The journal, for the off-executor half of compaction (``JournalWriter/copyTail(from:into:)``).
+    /// The journal, for the off-executor half of compaction (its ``JournalTail/copy(from:into:)``).
     var journalForCompaction: JournalWriter? { journal }
 
     /// Starts a snapshot: a cheap consistent copy and the journal position it covers.
