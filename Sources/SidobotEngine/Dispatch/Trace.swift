@@ -140,11 +140,6 @@ public struct TraceStore: Sendable {
         update(position) { $0.link(messageID: messageID) }
     }
 
-    /// Makes the newest trace of `eventID` findable by `messageID` too.
-    public mutating func link(messageID: String, toEvent eventID: String) {
-        if let position = position(of: eventID) { link(messageID: messageID, to: position) }
-    }
-
     /// Changes the trace at `position` in place (nothing if it was pruned).
     public mutating func update(_ position: Position, _ body: (inout Trace) -> Void) {
         let index = position - firstPosition
@@ -153,11 +148,6 @@ public struct TraceStore: Sendable {
         let size = traces[index].approximateBytes
         bytes += size - sizes[index]
         sizes[index] = size
-    }
-
-    /// Changes the newest trace of `eventID` in place.
-    public mutating func update(_ eventID: String, _ body: (inout Trace) -> Void) {
-        if let position = position(of: eventID) { update(position, body) }
     }
 
     /// Adds an action to the running part of `rule` in the trace at `position`: kept up to
@@ -184,10 +174,6 @@ public struct TraceStore: Sendable {
             bytes -= sizes.removeFirst()
             firstPosition += 1
         }
-    }
-
-    private func position(of eventID: String) -> Position? {
-        traces.lastIndex(where: { $0.eventID == eventID }).map { firstPosition + $0 }
     }
 
     public var count: Int { traces.count }

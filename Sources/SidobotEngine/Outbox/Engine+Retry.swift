@@ -76,11 +76,11 @@ extension Engine {
             return
         }
         trace.notes.append("resend \(record.attempt)/\(plan.max) of \(messageID) by its retry policy")
-        traces.begin(trace, messageID: messageID)
+        let position = traces.begin(trace, messageID: messageID)
         startInternalWork(eventID: event.id) { engine in
             let result = await engine.send(engine.resendMessage(of: record), rule: record.rule, key: nil, attempt: record.attempt + 1,
                                            resendOf: record.id, retry: plan, tag: 0)
-            engine.noteOutcome(of: result, eventID: event.id, what: "resend of \(messageID)")
+            engine.noteOutcome(of: result, inTraceAt: position, what: "resend of \(messageID)")
             if result.first?.isNull ?? true {
                 // The resend itself could not be made: count it as a failed attempt.
                 engine.raiseExhausted(record, reason: "the resend could not be sent: \(Self.preview(result.dropFirst().first ?? .null))")
@@ -128,14 +128,13 @@ extension Engine {
         enqueue(event)
     }
 
-    func noteOutcome(of result: [LuaValue], eventID: String, what: String) {
-        let text: String
-        if let id = result.first?["id"]?.stringValue {
-            text = "\(what): sent as \(id)"
-            traces.link(messageID: id, toEvent: eventID)
-        } else {
-            text = "\(what) failed: \(Self.preview(result.dropFirst().first ?? .null))"
+    /// Notes a resend's result in its trace (found by position: no search of the trace store).
+    func noteOutcome(of result: [LuaValue], inTraceAt position: TraceStore.Position, what: String) {
+        let sentID = result.first?["id"]?.stringValue
+        let text = sentID.map { "\(what): sent as \($0)" } ?? "\(what) failed: \(Self.preview(result.dropFirst().first ?? .null))"
+        traces.update(position) { trace in
+            if let sentID { trace.link(messageID: sentID) }
+            trace.notes.append(text)
         }
-        traces.update(eventID) { $0.notes.append(text) }
     }
 }

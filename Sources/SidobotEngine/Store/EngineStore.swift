@@ -169,7 +169,9 @@ final class EngineStore {
             pending.append(end - start == 1 ? unwritten[start] : .batch(Array(unwritten[start..<end])))
             start = end
         }
-        for record in pending + (mutation.map { [$0] } ?? []) {
+        let unwrittenRecords = pending.count
+        if let mutation { pending.append(mutation) }
+        for record in pending {
             sequence += 1
             do {
                 try record.appendJournalRecord(sequence: sequence, to: &scratch)
@@ -179,9 +181,9 @@ final class EngineStore {
             scratch.append(UInt8(ascii: "\n"))
         }
         try journal.appendLines(scratch)
-        if !pending.isEmpty {
+        if unwrittenRecords > 0 {
             unwritten.removeAll(keepingCapacity: unwritten.count <= 4096)
-            data.sequence += UInt64(pending.count)
+            data.sequence += UInt64(unwrittenRecords)
         }
     }
 

@@ -37,6 +37,9 @@ struct DeclarativeRetryTests {
         #expect(h.sidobe.sent.count == 2)
         #expect(await h.engine.message(id: "m2")?.resendOf == "m1")
         #expect(await h.engine.message(id: "m2")?.attempt == 2)
+        // The resend's trace says what was sent and is found from the new message id too.
+        let resend = try #require(await h.engine.traces(for: "m2").first { $0.eventName == "retry" })
+        #expect(resend.notes.last == "resend of m1: sent as m2")
         _ = try await h.webhook("m2", "FAILED")
         await h.engine.advance(by: 120)
         #expect(h.sidobe.sent.count == 3)
