@@ -1,7 +1,7 @@
 /// The kind of content a WhatsApp message carries, as Sidobe names it.
 ///
 /// Values Sidobe adds later decode to ``unknown(_:)`` instead of failing.
-public enum MessageType: Sendable, Hashable, Codable, CustomStringConvertible {
+public enum MessageType: OpenEnum {
     /// A text message (`TEXT`).
     case text
     /// An image with an optional caption (`IMAGE`).
@@ -11,35 +11,11 @@ public enum MessageType: Sendable, Hashable, Codable, CustomStringConvertible {
     /// A value this version of the client does not know.
     case unknown(String)
 
-    /// Creates a message type from Sidobe's wire value.
-    public init(rawValue: String) {
-        switch rawValue {
-        case "TEXT": self = .text
-        case "IMAGE": self = .image
-        case "DOCS": self = .docs
-        default: self = .unknown(rawValue)
-        }
-    }
+    public static let wireValues: [(Self, String)] = [(.text, "TEXT"), (.image, "IMAGE"), (.docs, "DOCS")]
 
-    /// Sidobe's wire value (`TEXT`, `IMAGE`, `DOCS`, or the unknown value as received).
-    public var rawValue: String {
-        switch self {
-        case .text: "TEXT"
-        case .image: "IMAGE"
-        case .docs: "DOCS"
-        case .unknown(let value): value
-        }
-    }
-
-    public var description: String { rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        self.init(rawValue: try decoder.singleValueContainer().decode(String.self))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
+    public var unknownValue: String? {
+        if case .unknown(let value) = self { return value }
+        return nil
     }
 }
 
@@ -47,7 +23,7 @@ public enum MessageType: Sendable, Hashable, Codable, CustomStringConvertible {
 ///
 /// A message moves one way: `PENDING`, then `SUCCESS` or `FAILED`.
 /// Values Sidobe adds later decode to ``unknown(_:)`` instead of failing.
-public enum MessageStatus: Sendable, Hashable, Codable, CustomStringConvertible {
+public enum MessageStatus: OpenEnum {
     /// Accepted, not yet delivered (`PENDING`); the final status arrives by webhook.
     case pending
     /// Delivered to WhatsApp (`SUCCESS`).
@@ -57,39 +33,15 @@ public enum MessageStatus: Sendable, Hashable, Codable, CustomStringConvertible 
     /// A value this version of the client does not know.
     case unknown(String)
 
-    /// Creates a status from Sidobe's wire value.
-    public init(rawValue: String) {
-        switch rawValue {
-        case "PENDING": self = .pending
-        case "SUCCESS": self = .success
-        case "FAILED": self = .failed
-        default: self = .unknown(rawValue)
-        }
-    }
+    public static let wireValues: [(Self, String)] = [(.pending, "PENDING"), (.success, "SUCCESS"), (.failed, "FAILED")]
 
-    /// Sidobe's wire value (`PENDING`, `SUCCESS`, `FAILED`, or the unknown value as received).
-    public var rawValue: String {
-        switch self {
-        case .pending: "PENDING"
-        case .success: "SUCCESS"
-        case .failed: "FAILED"
-        case .unknown(let value): value
-        }
+    public var unknownValue: String? {
+        if case .unknown(let value) = self { return value }
+        return nil
     }
 
     /// Whether no further status change is expected (`SUCCESS` or `FAILED`).
     public var isFinal: Bool { self == .success || self == .failed }
-
-    public var description: String { rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        self.init(rawValue: try decoder.singleValueContainer().decode(String.self))
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// What Sidobe answers to a send: the `data` object of send-message, send-message-image and send-message-doc.

@@ -195,13 +195,12 @@ public struct MessageInfo: Codable, Sendable, Hashable {
     public var resendOf: String?
     public var status: String
     public var sentAt: String
+    /// Whether it was sent asynchronously.
+    public var isAsync: Bool?
     public var history: [StatusChange]
 
-    enum CodingKeys: String, CodingKey {
-        case id, phone, message, rule, key, attempt, status, history
-        case imageURL = "image_url", documentURL = "document_url", documentName = "document_name"
-        case messageType = "message_type", resendOf = "resend_of", sentAt = "sent_at"
-    }
+    /// The ledger record's own field names (declared once, on ``MessageRecord``).
+    typealias CodingKeys = MessageRecord.Field
 
     init(_ record: MessageRecord) {
         id = record.id
@@ -210,14 +209,15 @@ public struct MessageInfo: Codable, Sendable, Hashable {
         imageURL = record.imageURL
         documentURL = record.documentURL
         documentName = record.documentName
-        messageType = record.messageType
+        messageType = record.messageType.rawValue
         rule = record.rule
         key = record.key
         attempt = record.attempt
         resendOf = record.resendOf
-        status = record.status
+        status = record.status.rawValue
         sentAt = Self.time(record.sentAt)
-        history = record.history.map { StatusChange(status: $0.status, at: Self.time($0.at), source: $0.source) }
+        isAsync = record.isAsync
+        history = record.history.map { StatusChange(status: $0.status.rawValue, at: Self.time($0.at), source: $0.source.rawValue) }
     }
 
     static func time(_ seconds: Double) -> String {
@@ -263,7 +263,7 @@ public struct TraceInfo: Codable, Sendable, Hashable {
         notes = trace.notes
         messageIDs = trace.messageIDs
         rules = trace.rules.map { rule in
-            RuleRun(rule: rule.rule, outcome: rule.outcome, detail: rule.detail,
+            RuleRun(rule: rule.rule, outcome: rule.outcome.rawValue, detail: rule.detail,
                     actions: rule.actions + (rule.omittedActions > 0
                         ? ["… and \(rule.omittedActions) more actions (a trace keeps the first \(Trace.maxActionsPerRun) of a run)"] : []),
                     startedAt: rule.startedAt.description, finishedAt: rule.finishedAt?.description,
@@ -296,7 +296,7 @@ public struct DeadLetterInfo: Codable, Sendable, Hashable {
         rule = letter.rule
         eventID = letter.event.id
         event = letter.event.displayName
-        reason = letter.reason
+        reason = letter.reason.rawValue
         error = letter.error
         at = letter.at.description
     }
@@ -311,7 +311,7 @@ extension EngineEvent {
     /// The event name a rule listens for (`message.failed`, `hook.alertmanager`, `timer.retry`…).
     var displayName: String {
         switch kind {
-        case .messageStatus(let status): "message.\(status.status.lowercased())"
+        case .messageStatus(let status): "message.\(status.status.rawValue.lowercased())"
         case .hook(let name, _, _): "hook.\(name)"
         case .timer(let timer): "timer.\(timer.name)"
         case .schedule(_, let handler, _): "schedule \(handler)"

@@ -80,7 +80,7 @@ extension SidobotHTTPServer {
         }
         let contentType = request.headers[.contentType] ?? ""
         do {
-            let eventID = try await engine.acceptHook(name: name, body: Array(body.readableBytesView), contentType: contentType)
+            let eventID = try await engine.intake.acceptHook(name: name, body: Array(body.readableBytesView), contentType: contentType)
             counters.hook(.accepted)
             logger.info("hook accepted", metadata: ["hook": "\(name)", "event": "\(eventID)", "outcome": "accepted", "bytes": "\(body.readableBytes)"])
             return Self.response(WebhookIntake.accepted("accepted", eventID, code: .accepted))

@@ -38,7 +38,7 @@ public struct SidobotHTTPServer: Sendable {
         self.logger = logger
         self.token = BearerToken(configuration.adminToken)
         intake = WebhookIntake(secretKey: configuration.secretKey, maxBodyBytes: configuration.maxBodyBytes,
-                               state: state, counters: counters, logger: logger, batcher: WebhookBatcher(engine: engine),
+                               state: state, counters: counters, logger: logger, engineIntake: engine.intake,
                                confirmStatus: configuration.confirmFailedStatus ? confirmStatus : nil)
     }
 

@@ -73,7 +73,7 @@ extension SidobotHTTPServer {
         var lastMinute = 0
         var last5Minutes = 0
         for message in messages {
-            byStatus[message.status, default: 0] += 1
+            byStatus[message.status.rawValue, default: 0] += 1
             let age = nowSeconds - message.sentAt
             if age <= 60 { lastMinute += 1 }
             if age <= 300 { last5Minutes += 1 }

@@ -4,7 +4,6 @@ import Logging
 import NIOCore
 import Sidobe
 import SidobotEngine
-import Synchronization
 
 /// The checks and answers of `POST /webhooks/sidobe`, in one place for both ways a webhook comes
 /// in: the NIO fast path (``WebhookFastPath``, the usual one) and the Hummingbird route (a request
@@ -14,14 +13,16 @@ import Synchronization
 /// is looked at; a body over the limit gets 413; the `id` is read from it (400 when the body is
 /// not JSON or has no string id: nothing is processed either way); the signature over the id is
 /// checked in constant time (401); then the decoded event (400 naming the field) goes to the
-/// engine, which journals it; only then is 200 sent. Rules run after the answer.
+/// engine's ``Intake``, which journals it (with the other webhooks arriving meanwhile: group
+/// commit); only then is 200 sent. Rules run after the answer, and never hold it up.
 struct WebhookIntake: Sendable {
     let secretKey: SecretKey
     let maxBodyBytes: Int
     let state: ServerState
     let counters: IngressCounters
     let logger: Logger
-    let batcher: WebhookBatcher
+    /// The engine's intake: journals and acknowledges without waiting for a Lua run.
+    let engineIntake: Intake
     /// With `--confirm-status`: asks Sidobe for a FAILED message's real status.
     let confirmStatus: (@Sendable (String) async throws -> MessageStatus)?
 
@@ -81,19 +82,23 @@ struct WebhookIntake: Sendable {
         }
     }
 
-    /// Hands a verified event to the engine (with the other webhooks arriving meanwhile) and calls
-    /// `completion` with the answer once it is journaled, on no particular executor.
+    /// Hands a verified event to the engine's intake (with the other webhooks arriving meanwhile)
+    /// and calls `completion` with the answer once it is journaled, on no particular executor.
     func accept(_ event: WebhookEvent, completion: @escaping @Sendable (Answer) -> Void) {
         if let confirmStatus, case .messageStatus(let update) = event.payload, update.status == .failed {
             Task {
                 switch await confirmed(event, update, with: confirmStatus) {
-                case .accept(let event): batcher.submit(event) { completion(answer(for: $0, event: event)) }
+                case .accept(let event): submit(event, completion: completion)
                 case .answer(let answer): completion(answer)
                 }
             }
             return
         }
-        batcher.submit(event) { completion(answer(for: $0, event: event)) }
+        submit(event, completion: completion)
+    }
+
+    private func submit(_ event: WebhookEvent, completion: @escaping @Sendable (Answer) -> Void) {
+        engineIntake.submit([event]) { result in completion(answer(for: result.map { $0[0] }, event: event)) }
     }
 
     /// `--confirm-status`: the event with Sidobe's own view of the status, or the 503 to answer.
@@ -161,54 +166,5 @@ struct WebhookIntake: Sendable {
         JSONCodec.appendString(message, to: &bytes)
         bytes.append(UInt8(ascii: "}"))
         return Answer(status: status, body: ByteBuffer(bytes: bytes))
-    }
-}
-
-/// Gathers the webhooks that arrive while the engine is busy and hands them over together: one
-/// task and one hop onto the engine for the batch, instead of one of each per request (the
-/// journal's group commit would share the write either way).
-/// The first webhook of a batch starts the hand-over; those arriving before it reaches the engine
-/// ride along.
-final class WebhookBatcher: Sendable {
-    typealias Completion = @Sendable (Result<WebhookAcceptance, EngineError>) -> Void
-
-    private struct Queue {
-        var items: [(event: WebhookEvent, completion: Completion)] = []
-        var draining = false
-    }
-
-    private let engine: Engine
-    private let queue = Mutex(Queue())
-    /// The most webhooks handed over in one call (the rest wait for the next round).
-    static let maxBatch = 512
-
-    init(engine: Engine) { self.engine = engine }
-
-    func submit(_ event: WebhookEvent, completion: @escaping Completion) {
-        let start = queue.withLock { queue -> Bool in
-            queue.items.append((event, completion))
-            guard !queue.draining else { return false }
-            queue.draining = true
-            return true
-        }
-        if start { Task { await self.drain() } }
-    }
-
-    private func drain() async {
-        while true {
-            let batch = queue.withLock { queue -> [(event: WebhookEvent, completion: Completion)] in
-                let taken = Array(queue.items.prefix(Self.maxBatch))
-                queue.items.removeFirst(taken.count)
-                if taken.isEmpty { queue.draining = false }
-                return taken
-            }
-            guard !batch.isEmpty else { return }
-            do {
-                let results = try await engine.acceptWebhooks(batch.map(\.event))
-                for (item, result) in zip(batch, results) { item.completion(.success(result)) }
-            } catch {
-                for item in batch { item.completion(.failure(error)) }
-            }
-        }
     }
 }

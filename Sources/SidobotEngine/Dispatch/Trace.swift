@@ -1,5 +1,23 @@
 import DequeModule
 
+/// What became of one rule's part in an event.
+public enum RunOutcome: String, Sendable, Hashable, CustomStringConvertible {
+    /// The handler run is going on.
+    case running
+    /// It ran to its end.
+    case ran
+    /// It raised an error (a dead letter keeps the event).
+    case error
+    /// It hit a limit and was aborted (a dead letter keeps the event).
+    case aborted
+    /// It was cancelled (the engine stopped).
+    case cancelled
+    /// The rule did not run; the trace says why.
+    case skipped
+
+    public var description: String { rawValue }
+}
+
 /// What happened to one event: which rules it reached, what each did, and why a rule did not run.
 /// Answers "why did (or didn't) my rule fire?".
 public struct Trace: Sendable, Hashable {
@@ -53,8 +71,7 @@ public struct Trace: Sendable, Hashable {
     /// One rule's part in an event.
     public struct RuleTrace: Sendable, Hashable {
         public var rule: String
-        /// `ran`, `error`, `aborted`, `skipped`.
-        public var outcome: String
+        public var outcome: RunOutcome
         /// Why, for `skipped`/`error`/`aborted` (with file:line for errors).
         public var detail: String?
         /// What the run did, in order: the first ``Trace/maxActionsPerRun``; the rest are counted in
@@ -88,12 +105,15 @@ public struct Trace: Sendable, Hashable {
 /// writes: an append-only deque in arrival order, with no index to maintain. A running event's
 /// trace is reached by its ``Position`` (kept by the run); a search by id scans from the newest,
 /// which takes a millisecond or two for the ~200,000 traces the default budget holds.
-public struct TraceStore: Sendable {
+///
+/// Shared by the parts of the engine that write traces (the dispatcher, the sends, the scheduler's
+/// skips); owned by the engine actor.
+final class TraceStore {
     /// Where a trace sits: stable while the trace is kept (positions only grow).
-    public typealias Position = Int
+    typealias Position = Int
 
-    public let retention: Double
-    public let budgetBytes: Int
+    let retention: Double
+    let budgetBytes: Int
     private var traces: Deque<Trace> = []
     /// The approximate size of each trace, in step with `traces`.
     private var sizes: Deque<Int> = []
@@ -101,31 +121,31 @@ public struct TraceStore: Sendable {
     private var firstPosition = 0
     private var bytes = 0
 
-    public init(retention: Double, budgetBytes: Int) {
+    init(retention: Double, budgetBytes: Int) {
         self.retention = retention
         self.budgetBytes = budgetBytes
     }
 
     /// The newest trace of the event with this id.
-    public subscript(eventID: String) -> Trace? {
+    subscript(eventID: String) -> Trace? {
         traces.last(where: { $0.eventID == eventID })
     }
 
     /// The newest trace of the event with this id, or the traces of every event that concerned this
     /// message id, oldest first.
-    public func find(_ id: String) -> [Trace] {
+    func find(_ id: String) -> [Trace] {
         if let trace = self[id] { return [trace] }
         return traces.filter { $0.concerns(messageID: id) }
     }
 
     /// The most recent traces, newest first.
-    public func recent(limit: Int) -> [Trace] {
+    func recent(limit: Int) -> [Trace] {
         Array(traces.suffix(limit).reversed())
     }
 
     /// Keeps a new trace (linked to `messageID` if given) and returns its position.
     @discardableResult
-    public mutating func begin(_ trace: Trace, messageID: String? = nil) -> Position {
+    func begin(_ trace: Trace, messageID: String? = nil) -> Position {
         var trace = trace
         if let messageID { trace.link(messageID: messageID) }
         let size = trace.approximateBytes
@@ -136,12 +156,12 @@ public struct TraceStore: Sendable {
     }
 
     /// Makes the trace at `position` findable by `messageID` too.
-    public mutating func link(messageID: String, to position: Position) {
+    func link(messageID: String, to position: Position) {
         update(position) { $0.link(messageID: messageID) }
     }
 
     /// Changes the trace at `position` in place (nothing if it was pruned).
-    public mutating func update(_ position: Position, _ body: (inout Trace) -> Void) {
+    func update(_ position: Position, _ body: (inout Trace) -> Void) {
         let index = position - firstPosition
         guard index >= 0, index < traces.count else { return }
         body(&traces[index])
@@ -152,10 +172,10 @@ public struct TraceStore: Sendable {
 
     /// Adds an action to the running part of `rule` in the trace at `position`: kept up to
     /// ``Trace/maxActionsPerRun``, counted beyond it. `action` is built only when it is kept.
-    public mutating func noteAction(_ position: Position, rule: String, _ action: () -> String) {
+    func noteAction(_ position: Position, rule: String, _ action: () -> String) {
         let index = position - firstPosition
         guard index >= 0, index < traces.count,
-              let run = traces[index].rules.lastIndex(where: { $0.rule == rule && $0.outcome == "running" }) else { return }
+              let run = traces[index].rules.lastIndex(where: { $0.rule == rule && $0.outcome == .running }) else { return }
         if traces[index].rules[run].actions.count < Trace.maxActionsPerRun {
             let text = action()
             traces[index].rules[run].actions.append(text)
@@ -167,7 +187,7 @@ public struct TraceStore: Sendable {
     }
 
     /// Drops traces older than the retention, then the oldest until the size fits the budget.
-    public mutating func prune(now: UnixTime) {
+    func prune(now: UnixTime) {
         let cutoff = now.secondsValue - retention
         while let first = traces.first, first.at.secondsValue < cutoff || bytes > budgetBytes {
             traces.removeFirst()
@@ -176,5 +196,5 @@ public struct TraceStore: Sendable {
         }
     }
 
-    public var count: Int { traces.count }
+    var count: Int { traces.count }
 }

@@ -24,9 +24,10 @@ public struct RuleSummary: Sendable, Hashable {
 /// Read-only views for the admin API, the status page and tests.
 extension Engine {
     public func ruleSummaries() -> [RuleSummary] {
-        rules.values.sorted { $0.name < $1.name }.map { rule in
+        rules.sorted.map { rule in
             RuleSummary(name: rule.name, path: rule.displayPath, description: rule.registration.description,
-                        events: rule.registration.eventNames, schedules: rule.registration.schedules.map { ($0.key, $0.next) },
+                        events: rule.registration.eventNames,
+                        schedules: rule.registration.schedules.map { ($0.key, scheduler.nextFire(rule: rule.name, key: $0.key)) },
                         runs: rule.stats.runs, errors: rule.stats.errors, aborts: rule.stats.aborts,
                         quarantined: rule.stats.quarantined, lastError: rule.stats.lastError, loadedAt: rule.loadedAt,
                         memoryBytes: rule.state.memoryInUse)
@@ -57,7 +58,7 @@ extension Engine {
     public func deadLetters() -> [DeadLetter] { Array(store.data.deadLetters.entries) }
 
     /// Sends waiting for their turn (the outbox depth).
-    public var outboxDepth: Int { waitingSends }
+    public var outboxDepth: Int { outbox.depth }
 
     /// How many timers are pending (without listing them).
     public var pendingTimerCount: Int { store.data.timers.count }

@@ -1,4 +1,5 @@
 import LuaSandbox
+import Sidobe
 
 /// Something that happened and that rules may react to.
 ///
@@ -40,15 +41,16 @@ public struct EngineEvent: Sendable, Hashable {
 /// The content of a delivery-status webhook.
 public struct MessageStatusEvent: Sendable, Hashable {
     public var messageID: String
-    public var status: String
-    public var messageType: String
+    public var status: MessageStatus
+    public var messageType: MessageType
     public var sendAt: String
     public var createdAt: String
-    /// A duplicate or out-of-order status for a message in the ledger (decided when the webhook was
-    /// accepted): it reaches only `message.status` handlers, with `ev.stale = true`.
+    /// A duplicate or out-of-order status for a message in the ledger (decided when the engine
+    /// takes the event in, from the ledger as it is then): it reaches only `message.status`
+    /// handlers, with `ev.stale = true`.
     public var stale: Bool
 
-    public init(messageID: String, status: String, messageType: String, sendAt: String, createdAt: String, stale: Bool = false) {
+    public init(messageID: String, status: MessageStatus, messageType: MessageType, sendAt: String, createdAt: String, stale: Bool = false) {
         self.messageID = messageID
         self.status = status
         self.messageType = messageType
@@ -66,8 +68,8 @@ extension EngineEvent {
         case .messageStatus(let m):
             fields["type"] = "message"
             fields["message_id"] = .string(m.messageID)
-            fields["status"] = .string(m.status)
-            fields["message_type"] = .string(m.messageType)
+            fields["status"] = .string(m.status.rawValue)
+            fields["message_type"] = .string(m.messageType.rawValue)
             fields["send_at"] = .string(m.sendAt)
             fields["created_at"] = .string(m.createdAt)
             if m.stale { fields["stale"] = .bool(true) }
@@ -102,8 +104,8 @@ extension EngineEvent {
         switch try r.string("type") {
         case "message":
             kind = .messageStatus(MessageStatusEvent(
-                messageID: try r.string("message_id"), status: try r.string("status"),
-                messageType: try r.string("message_type"), sendAt: try r.string("send_at"), createdAt: try r.string("created_at"),
+                messageID: try r.string("message_id"), status: MessageStatus(rawValue: try r.string("status")),
+                messageType: MessageType(rawValue: try r.string("message_type")), sendAt: try r.string("send_at"), createdAt: try r.string("created_at"),
                 stale: r.value("stale").boolValue ?? false))
         case "hook":
             kind = .hook(name: try r.string("name"), body: r.value("body"), contentType: try r.string("content_type"))

@@ -34,16 +34,17 @@ extension Engine {
     /// folder is read, nothing is sent) and reports what each registers: for `sidobot check`.
     /// Each rule's Lua state is closed afterwards.
     public func checkRules(now: UnixTime) async -> (checks: [RuleCheck], folderError: RuleLoadError?) {
-        let files: [(name: String, path: String)]
+        let loaded: [(file: (name: String, path: String), result: Result<LoadedRule, RuleLoadError>)]
         do {
-            files = try RuleFiles.list(in: configuration.rulesFolder)
+            loaded = try await rules.loadEach()
         } catch {
-            return ([], error)
+            guard case .rules(let errors) = error, let first = errors.first else { return ([], nil) }
+            return ([], first)
         }
         var checks: [RuleCheck] = []
-        for file in files {
-            do {
-                let rule = try await loadRule(name: file.name, path: file.path)
+        for (file, result) in loaded {
+            switch result {
+            case .success(let rule):
                 let registration = rule.registration
                 let schedules = registration.schedules.map { schedule in
                     let zone = (schedule.schedule as? CronSchedule)?.timeZone ?? TimeZone(identifier: "UTC")!
@@ -61,8 +62,8 @@ extension Engine {
                     hooks: registration.eventNames.filter { $0.hasPrefix("hook.") }.map { String($0.dropFirst(5)) },
                     schedules: schedules, error: nil, hint: nil))
                 rule.state.close()
-            } catch {
-                checks.append(RuleCheck(name: file.name, path: Self.displayPath(file.path), description: nil, handlers: [],
+            case .failure(let error):
+                checks.append(RuleCheck(name: file.name, path: RuleLoader.displayPath(file.path), description: nil, handlers: [],
                                         hooks: [], schedules: [], error: error, hint: RuleHints.hint(for: error.message)))
             }
         }
@@ -81,11 +82,11 @@ extension Engine {
         let event = EngineEvent(id: "e-\(UUID().uuidString.lowercased())", kind: .custom(name: name, payload: payload, fromRule: nil),
                                 at: clock.now())
         do {
-            try store.commit(.eventAccepted(event, dedupe: false))
+            try store.commit(.eventAccepted(event, dedupe: false, movesLedger: true))
         } catch {
             throw .journal(error)
         }
-        enqueue(event)
+        inbox.append(event)
         return event.id
     }
 }

@@ -73,7 +73,7 @@ public actor RuleTestRunner {
 
     /// Runs one test file.
     public func runFile(_ path: String, filter: String? = nil) async -> [RuleTestResult] {
-        let display = Engine.displayPath(path)
+        let display = RuleLoader.displayPath(path)
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let defaultRule = stem.hasSuffix("_test") ? String(stem.dropLast(5)) : stem
         func loadFailure(_ text: String) -> [RuleTestResult] {
@@ -259,7 +259,7 @@ public actor RuleTestRunner {
             let now = world.clock.now()
             return [.array(await engine.pendingTimers().filter { rule == nil || $0.rule == rule }.map { timer -> LuaValue in
                 .object(["id": .string(timer.id.description), "rule": .string(timer.rule), "name": .string(timer.name),
-                         "payload": timer.payload, "due": Engine.seconds(timer.due),
+                         "payload": timer.payload, "due": EventFields.seconds(timer.due),
                          "in_seconds": .double(timer.due.secondsValue - now.secondsValue)])
             })]
         }
@@ -395,7 +395,7 @@ public actor RuleTestRunner {
     static func sendValue(_ send: ScriptedSidobe.Send) -> LuaValue {
         var fields: [String: LuaValue] = [
             "id": .string(send.id), "phone": .string(send.message.phone), "message_type": .string(send.message.messageType.rawValue),
-            "is_async": .bool(send.message.isAsync), "status": .string(send.status.rawValue), "at": Engine.seconds(send.at),
+            "is_async": .bool(send.message.isAsync), "status": .string(send.status.rawValue), "at": EventFields.seconds(send.at),
         ]
         switch send.message.content {
         case .text(let text): fields["message"] = .string(text)

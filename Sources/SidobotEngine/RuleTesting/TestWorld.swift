@@ -169,7 +169,7 @@ final class TestWorld {
         let engine = try await running()
         return await engine.deadLetters().map { letter -> LuaValue in
             seenLetters.insert(letter.id)
-            return .object(["id": .string(letter.id), "rule": .string(letter.rule), "reason": .string(letter.reason),
+            return .object(["id": .string(letter.id), "rule": .string(letter.rule), "reason": .string(letter.reason.rawValue),
                             "error": .string(letter.error), "event_id": .string(letter.event.id)])
         }
     }

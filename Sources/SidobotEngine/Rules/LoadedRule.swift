@@ -2,7 +2,8 @@ import CoreMetrics
 import Foundation
 import LuaSandbox
 
-/// A rule file loaded into its own sandboxed Lua state, with what it registered.
+/// A rule file loaded into its own sandboxed Lua state, with what it registered and how its runs
+/// went.
 ///
 /// Owned by the engine actor, like the `LuaState` inside it.
 final class LoadedRule {
@@ -11,11 +12,11 @@ final class LoadedRule {
     /// The path as shown in errors (`rules/retry_failed.lua`).
     let displayPath: String
     let source: String
-    var state: LuaState
-    var registration: RuleRegistration
+    let state: LuaState
+    let registration: RuleRegistration
     let loadedAt: UnixTime
-    var stats = RuleStats()
-    private var runCounters: [String: Counter] = [:]
+    private(set) var stats = RuleStats()
+    private var runCounters: [RunOutcome: Counter] = [:]
 
     init(name: String, displayPath: String, source: String, state: LuaState, registration: RuleRegistration, loadedAt: UnixTime) {
         self.name = name
@@ -26,16 +27,58 @@ final class LoadedRule {
         self.loadedAt = loadedAt
     }
 
-    /// Counts a finished run in `sidobot_handler_runs_total`.
-    func countRun(outcome: String) {
+    /// The handlers for an event name, in registration order.
+    func handlers(for eventName: String) -> [LuaFunction] { registration.handlers[eventName] ?? [] }
+
+    /// How routing sees the rule.
+    var route: RouteTable<LuaFunction>.Rule {
+        RouteTable.Rule(name: name, handlers: registration.handlers,
+                        schedules: Dictionary(registration.schedules.map { ($0.key, $0.function) }, uniquingKeysWith: { first, _ in first }),
+                        quarantinedAfter: stats.quarantined ? stats.consecutiveAborts : nil)
+    }
+
+    /// A run began.
+    func runStarted() { stats.runs += 1 }
+
+    /// A run ended: counted in `sidobot_handler_runs_total` and in the rule's statistics. Returns
+    /// true when this run quarantines the rule (it aborted `quarantineAfter` times in a row).
+    func runEnded(_ outcome: RunOutcome, error: String?, quarantineAfter: Int) -> Bool {
+        count(outcome)
+        if let error { stats.lastError = error }
+        switch outcome {
+        case .aborted:
+            stats.aborts += 1
+            stats.consecutiveAborts += 1
+            guard stats.consecutiveAborts >= quarantineAfter, !stats.quarantined else { return false }
+            stats.quarantined = true
+            return true
+        case .error:
+            stats.errors += 1
+            stats.consecutiveAborts = 0
+        case .ran:
+            stats.consecutiveAborts = 0
+        case .cancelled, .running, .skipped:
+            break
+        }
+        return false
+    }
+
+    /// Takes over the statistics of the version this one replaces: a reload releases a quarantine,
+    /// a rebuild after an abort keeps it.
+    func inherit(_ previous: LoadedRule, releasingQuarantine: Bool) {
+        stats = previous.stats
+        if releasingQuarantine {
+            stats.quarantined = false
+            stats.consecutiveAborts = 0
+        }
+    }
+
+    private func count(_ outcome: RunOutcome) {
         if let counter = runCounters[outcome] { return counter.increment() }
-        let counter = EngineMetrics.handlerRunCounter(rule: name, outcome: outcome)
+        let counter = EngineMetrics.handlerRunCounter(rule: name, outcome: outcome.rawValue)
         runCounters[outcome] = counter
         counter.increment()
     }
-
-    /// The handlers for an event name, in registration order.
-    func handlers(for eventName: String) -> [LuaFunction] { registration.handlers[eventName] ?? [] }
 }
 
 /// What a rule registered while its file ran: handlers, schedules, metadata.
@@ -50,6 +93,17 @@ struct RuleRegistration {
         if handlers[eventName] == nil { eventNames.append(eventName) }
         handlers[eventName, default: []].append(handler)
     }
+
+    /// Adds a schedule under `key`, made unique with `#2`… when the same spec is registered again.
+    mutating func add(schedule: any FireSchedule, key: String, function: LuaFunction, catchUp: Bool) {
+        var unique = key
+        var n = 2
+        while schedules.contains(where: { $0.key == unique }) {
+            unique = "\(key) #\(n)"
+            n += 1
+        }
+        schedules.append(RuleSchedule(key: unique, schedule: schedule, function: function, catchUp: catchUp))
+    }
 }
 
 /// An `every` or `cron` registration.
@@ -60,8 +114,6 @@ struct RuleSchedule {
     var schedule: any FireSchedule
     var function: LuaFunction
     var catchUp: Bool
-    /// When it fires next.
-    var next: UnixTime?
 }
 
 /// Counters kept per rule.
@@ -92,5 +144,18 @@ public struct RuleLoadError: Error, Sendable, Hashable, CustomStringConvertible 
         if message.hasPrefix(path + ":") { return message }
         if let line { return "\(path):\(line): \(message)" }
         return "\(path): \(message)"
+    }
+}
+
+extension RuleLoadError {
+    init(luaError error: LuaError, path: String) {
+        switch error {
+        case .script(let script):
+            self.init(path: script.chunk ?? path, line: script.line, message: script.message)
+        case .limitExceeded(let limit):
+            self.init(path: path, line: limit.line, message: "the rule's top level hit the \(limit.limit) while loading: \(limit)")
+        default:
+            self.init(path: path, line: nil, message: error.description)
+        }
     }
 }

@@ -1,5 +1,6 @@
 import DequeModule
 import LuaSandbox
+import Sidobe
 
 /// A handler run that failed or hit a limit, or a send whose retries ran out, kept with its input
 /// so it can be replayed once the rule is fixed.
@@ -8,13 +9,12 @@ public struct DeadLetter: Sendable, Hashable {
     public var rule: String
     /// The event the run was handling.
     public var event: EngineEvent
-    /// `error`, `limit` or `send`.
-    public var reason: String
+    public var reason: DeadLetterReason
     /// The error as a person reads it, with file:line where known.
     public var error: String
     public var at: UnixTime
 
-    public init(id: String, rule: String, event: EngineEvent, reason: String, error: String, at: UnixTime) {
+    public init(id: String, rule: String, event: EngineEvent, reason: DeadLetterReason, error: String, at: UnixTime) {
         self.id = id
         self.rule = rule
         self.event = event
@@ -25,7 +25,7 @@ public struct DeadLetter: Sendable, Hashable {
 
     var journalValue: LuaValue {
         .object([
-            "id": .string(id), "rule": .string(rule), "event": event.journalValue, "reason": .string(reason),
+            "id": .string(id), "rule": .string(rule), "event": event.journalValue, "reason": .string(reason.rawValue),
             "error": .string(error), "at": .integer(at.milliseconds),
         ])
     }
@@ -33,7 +33,7 @@ public struct DeadLetter: Sendable, Hashable {
     init(journalValue value: LuaValue) throws(RecordError) {
         let r = RecordReader(value, what: "dead letter")
         self.init(id: try r.string("id"), rule: try r.string("rule"), event: try EngineEvent(journalValue: r.value("event")),
-                  reason: try r.string("reason"), error: try r.string("error"), at: UnixTime(milliseconds: try r.integer("at")))
+                  reason: DeadLetterReason(rawValue: try r.string("reason")), error: try r.string("error"), at: UnixTime(milliseconds: try r.integer("at")))
     }
 }
 

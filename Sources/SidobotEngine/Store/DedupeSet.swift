@@ -58,3 +58,18 @@ public struct DedupeSet: Sendable {
         for (id, time) in restored.sorted(by: { $0.acceptedAt < $1.acceptedAt }) { insert(id, at: time) }
     }
 }
+
+extension DedupeSet {
+    /// Applies the part of a change that concerns accepted ids: the other half of
+    /// ``StoreData/apply(_:)``, for replay and for the intake's own acceptances alike.
+    mutating func apply(_ mutation: Mutation) {
+        switch mutation {
+        case .batch(let mutations):
+            for change in mutations { apply(change) }
+        case .eventAccepted(let event, true, _):
+            insert(event.id, at: event.at.secondsValue)
+        default:
+            break
+        }
+    }
+}

@@ -1,8 +1,12 @@
 import DequeModule
 import HashTreeCollections
 import LuaSandbox
+import Sidobe
 
 /// What the engine remembers of a message it sent: content, origin, and status history.
+///
+/// Its fields and their wire names are declared here once (``Field``): the Lua form rules see in
+/// `ev.message`, the journal and snapshot form, and the admin API's JSON all use them.
 public struct MessageRecord: Sendable, Hashable {
     /// Sidobe's message id (or `dry-…` for a dry-run send).
     public var id: String
@@ -11,7 +15,7 @@ public struct MessageRecord: Sendable, Hashable {
     public var imageURL: String?
     public var documentURL: String?
     public var documentName: String?
-    public var messageType: String
+    public var messageType: MessageType
     /// The rule that sent it.
     public var rule: String
     /// The idempotency key it was sent with, if any.
@@ -24,22 +28,30 @@ public struct MessageRecord: Sendable, Hashable {
     public var retry: RetryPlan?
     /// Whether it was sent asynchronously (resends keep the mode).
     public var isAsync = false
-    /// The current status: `PENDING`, `SUCCESS`, `FAILED`, or `DRY_RUN`.
-    public var status: String
+    /// The current status.
+    public var status: LedgerStatus
     /// When it was sent (seconds since 1970).
     public var sentAt: Double
     /// Every status it has had, in order, with the time it was recorded.
     public var history: [StatusChange]
 
+    /// The wire names of the fields, for every form the record takes (the journal's adds the
+    /// retry policy, `retry`, which is the engine's own).
+    public enum Field: String, CodingKey, CaseIterable {
+        case id, phone, message, rule, key, attempt, status, history
+        case imageURL = "image_url", documentURL = "document_url", documentName = "document_name"
+        case messageType = "message_type", resendOf = "resend_of", sentAt = "sent_at", isAsync = "is_async"
+    }
+
     public struct StatusChange: Sendable, Hashable {
-        public var status: String
+        public var status: LedgerStatus
         public var at: Double
-        /// Why it changed: `send` (Sidobe's answer), `webhook`, `confirmed` (GET whatsapp-messages), `dry-run`.
-        public var source: String
+        /// Why it changed.
+        public var source: StatusSource
         /// The event that made the change, if one did.
         public var event: String?
 
-        public init(status: String, at: Double, source: String, event: String? = nil) {
+        public init(status: LedgerStatus, at: Double, source: StatusSource, event: String? = nil) {
             self.status = status
             self.at = at
             self.source = source
@@ -48,7 +60,8 @@ public struct MessageRecord: Sendable, Hashable {
     }
 
     public init(id: String, phone: String, message: String?, imageURL: String?, documentURL: String?, documentName: String?,
-                messageType: String, rule: String, key: String?, attempt: Int, resendOf: String?, status: String, sentAt: Double, source: String) {
+                messageType: MessageType, rule: String, key: String?, attempt: Int, resendOf: String?, status: LedgerStatus,
+                sentAt: Double, source: StatusSource) {
         self.id = id
         self.phone = phone
         self.message = message
@@ -64,69 +77,87 @@ public struct MessageRecord: Sendable, Hashable {
         self.sentAt = sentAt
         self.history = [StatusChange(status: status, at: sentAt, source: source)]
     }
-
 }
 
 extension MessageRecord {
-    /// The ledger record as rules see it in `ev.message`, and as it is journaled.
-    var luaValue: LuaValue {
-        var fields: [String: LuaValue] = [
-            "id": .string(id), "phone": .string(phone), "message_type": .string(messageType), "rule": .string(rule),
-            "attempt": .integer(Int64(attempt)), "status": .string(status), "sent_at": .double(sentAt),
-        ]
-        if let message { fields["message"] = .string(message) }
-        if let imageURL { fields["image_url"] = .string(imageURL) }
-        if let documentURL { fields["document_url"] = .string(documentURL) }
-        if let documentName { fields["document_name"] = .string(documentName) }
-        if let key { fields["key"] = .string(key) }
-        if let resendOf { fields["resend_of"] = .string(resendOf) }
-        return .object(fields)
-    }
+    /// The ledger record as rules see it in `ev.message`.
+    var luaValue: LuaValue { .object(fields(journal: false)) }
 
-    var journalValue: LuaValue {
-        guard case .object(var fields) = luaValueWithHistory else { return luaValue }
-        if let retry { fields["retry"] = retry.journalValue }
-        if isAsync { fields["is_async"] = .bool(true) }
-        return .object(fields)
-    }
+    /// The journal and snapshot form: the Lua form with the history, the retry policy and the send mode.
+    var journalValue: LuaValue { .object(fields(journal: true)) }
 
-    private var luaValueWithHistory: LuaValue {
-        guard case .object(var fields) = luaValue else { return luaValue }
-        fields["history"] = .array(history.map { change in
-            var entry: [String: LuaValue] = ["status": .string(change.status), "at": .double(change.at), "source": .string(change.source)]
+    private static let retryField = "retry"
+
+    private func fields(journal: Bool) -> [String: LuaValue] {
+        var fields: [String: LuaValue] = [:]
+        func set(_ field: Field, _ value: LuaValue) { fields[field.rawValue] = value }
+        func set(_ field: Field, _ value: String?) { if let value { fields[field.rawValue] = .string(value) } }
+        set(.id, id)
+        set(.phone, phone)
+        set(.message, message)
+        set(.imageURL, imageURL)
+        set(.documentURL, documentURL)
+        set(.documentName, documentName)
+        set(.messageType, messageType.rawValue)
+        set(.rule, rule)
+        set(.key, key)
+        set(.attempt, .integer(Int64(attempt)))
+        set(.resendOf, resendOf)
+        set(.status, status.rawValue)
+        set(.sentAt, .double(sentAt))
+        guard journal else { return fields }
+        set(.history, .array(history.map { change in
+            var entry: [String: LuaValue] = ["status": .string(change.status.rawValue), "at": .double(change.at),
+                                             "source": .string(change.source.rawValue)]
             if let event = change.event { entry["event"] = .string(event) }
             return .object(entry)
-        })
-        return .object(fields)
+        }))
+        if let retry { fields[Self.retryField] = retry.journalValue }
+        if isAsync { set(.isAsync, .bool(true)) }
+        return fields
     }
 
     init(journalValue value: LuaValue) throws(RecordError) {
         let r = RecordReader(value, what: "message")
-        self.init(id: try r.string("id"), phone: try r.string("phone"), message: r.optionalString("message"),
-                  imageURL: r.optionalString("image_url"), documentURL: r.optionalString("document_url"),
-                  documentName: r.optionalString("document_name"), messageType: try r.string("message_type"),
-                  rule: try r.string("rule"), key: r.optionalString("key"), attempt: Int(try r.integer("attempt")),
-                  resendOf: r.optionalString("resend_of"), status: try r.string("status"), sentAt: try r.double("sent_at"),
-                  source: "send")
+        func string(_ field: Field) throws(RecordError) -> String { try r.string(field.rawValue) }
+        func optional(_ field: Field) -> String? { r.optionalString(field.rawValue) }
+        self.init(id: try string(.id), phone: try string(.phone), message: optional(.message),
+                  imageURL: optional(.imageURL), documentURL: optional(.documentURL), documentName: optional(.documentName),
+                  messageType: MessageType(rawValue: try string(.messageType)), rule: try string(.rule), key: optional(.key),
+                  attempt: Int(try r.integer(Field.attempt.rawValue)), resendOf: optional(.resendOf),
+                  status: LedgerStatus(rawValue: try string(.status)), sentAt: try r.double(Field.sentAt.rawValue), source: .send)
+        if !r.value(Self.retryField).isNull { retry = try RetryPlan(journalValue: r.value(Self.retryField)) }
+        isAsync = r.value(Field.isAsync.rawValue).boolValue ?? false
         var changes: [StatusChange] = []
-        if !r.value("retry").isNull { retry = try RetryPlan(journalValue: r.value("retry")) }
-        isAsync = r.value("is_async").boolValue ?? false
-        for entry in try r.array("history") {
+        for entry in try r.array(Field.history.rawValue) {
             let e = RecordReader(entry, what: "message.history")
-            changes.append(StatusChange(status: try e.string("status"), at: try e.double("at"), source: try e.string("source"),
-                                        event: e.optionalString("event")))
+            changes.append(StatusChange(status: LedgerStatus(rawValue: try e.string("status")), at: try e.double("at"),
+                                        source: StatusSource(rawValue: try e.string("source")), event: e.optionalString("event")))
         }
         if !changes.isEmpty { history = changes }
     }
 }
 
+/// What a status event means to the ledger, decided when the engine takes the event in.
+enum StatusAdmission: Equatable {
+    /// A message this engine did not send (or whose record is past retention).
+    case unknownMessage
+    /// The event moved the message already (its acceptance did, in an older journal; or it is a
+    /// sync send's own answer): it is dispatched as it is, again after a restart.
+    case applied
+    /// The status moves the message forward: handlers for it run.
+    case moves
+    /// A duplicate or out-of-order status: only `message.status` handlers see it, marked stale.
+    case stale
+}
+
 /// The outcome of applying a reported status to a message.
 public enum StatusTransition: Sendable, Hashable {
     /// The status moved forward (PENDING → SUCCESS or FAILED, or a first status): handlers for it run.
-    case advanced(from: String?, to: String)
+    case advanced(from: LedgerStatus?, to: LedgerStatus)
     /// A duplicate or out-of-order status (a FAILED after a SUCCESS, a PENDING after either):
     /// only `message.status` handlers see it, with `ev.stale = true`.
-    case stale(current: String)
+    case stale(current: LedgerStatus)
     /// A message this engine did not send.
     case unknownMessage
 }
@@ -166,7 +197,7 @@ public struct MessageLedger: Sendable {
     public func resend(of id: String) -> String? { resends[id] }
 
     /// Applies a status reported for a message, following the one-way state machine.
-    public mutating func apply(status: String, to id: String, at time: Double, source: String, event: String? = nil) -> StatusTransition {
+    public mutating func apply(status: LedgerStatus, to id: String, at time: Double, source: StatusSource, event: String? = nil) -> StatusTransition {
         guard var record = records[id] else { return .unknownMessage }
         guard Self.canMove(from: record.status, to: status) else { return .stale(current: record.status) }
         let from = record.status
@@ -176,13 +207,17 @@ public struct MessageLedger: Sendable {
         return .advanced(from: from, to: status)
     }
 
+    /// What the status event `eventID` means to its message.
+    func admission(of status: MessageStatusEvent, eventID: String) -> StatusAdmission {
+        guard let record = records[status.messageID] else { return .unknownMessage }
+        if record.history.contains(where: { $0.event == eventID }) { return .applied }
+        return Self.canMove(from: record.status, to: LedgerStatus(status.status)) ? .moves : .stale
+    }
+
     /// PENDING → SUCCESS | FAILED; nothing moves out of SUCCESS, FAILED or DRY_RUN.
     /// A status Sidobe may add later is accepted from PENDING and never overrides a final one.
-    static func canMove(from current: String, to next: String) -> Bool {
-        switch current {
-        case "PENDING": next != "PENDING"
-        default: false
-        }
+    static func canMove(from current: LedgerStatus, to next: LedgerStatus) -> Bool {
+        current == .pending && next != .pending
     }
 
     /// Forgets messages sent before `cutoff`, with their idempotency keys. Returns how many.

@@ -1,18 +1,25 @@
 import LuaSandbox
+import Sidobe
 
 /// One change to the store: what the journal records, one per line, and what replay re-applies.
 ///
-/// The live path and replay share ``StoreData/apply(_:)``, so a replayed store is the store that
-/// was running, by construction.
+/// The live path and replay share ``StoreData/apply(_:)`` (and ``DedupeSet/apply(_:)`` for the
+/// ids the intake remembers), so a replayed store is the store that was running, by construction.
 enum Mutation: Sendable {
     case stateSet(rule: String, key: String, entry: StateEntry)
     case stateDelete(rule: String, key: String)
     case timerAdded(TimerRecord)
-    /// A timer left the pending set: `fired` or `cancelled` (or `skipped` by its late policy).
-    case timerRemoved(TimerID, how: String)
+    /// A timer left the pending set without firing (a fired timer leaves with its event).
+    case timerRemoved(TimerID, how: TimerRemoval)
     case messageAdded(MessageRecord)
-    /// An event was accepted (webhook, hook) or produced (timer, schedule, emit); `dedupe` remembers its id.
-    case eventAccepted(EngineEvent, dedupe: Bool)
+    /// An event was accepted (webhook, hook) or produced (timer, schedule, emit); `dedupe` remembers
+    /// its id. For a status event, `movesLedger` says whether accepting it moves the message's
+    /// status too (journals before the intake was apart from the engine, and the engine's own sync
+    /// answers); the intake's events leave that to a ``statusApplied`` record of the engine, which
+    /// alone can read the ledger.
+    case eventAccepted(EngineEvent, dedupe: Bool, movesLedger: Bool)
+    /// The engine applied a status event to the ledger (`message.status` in the journal).
+    case statusApplied(messageID: String, status: LedgerStatus, at: Double, source: StatusSource, event: String)
     /// Every handler run for the event has finished.
     case eventDone(id: String)
     /// Every run of one rule for the event has finished (others may still be going): after a
@@ -37,11 +44,16 @@ enum Mutation: Sendable {
         case .timerAdded(let timer):
             return .object(["op": "timer.add", "timer": timer.journalValue])
         case .timerRemoved(let id, let how):
-            return .object(["op": "timer.remove", "id": .integer(Int64(id.rawValue)), "how": .string(how)])
+            return .object(["op": "timer.remove", "id": .integer(Int64(id.rawValue)), "how": .string(how.rawValue)])
         case .messageAdded(let record):
             return .object(["op": "message.add", "message": record.journalValue])
-        case .eventAccepted(let event, let dedupe):
-            return .object(["op": "event", "event": event.journalValue, "dedupe": .bool(dedupe)])
+        case .eventAccepted(let event, let dedupe, let movesLedger):
+            var fields: [String: LuaValue] = ["op": "event", "event": event.journalValue, "dedupe": .bool(dedupe)]
+            if !movesLedger { fields["moves_ledger"] = .bool(false) }
+            return .object(fields)
+        case .statusApplied(let messageID, let status, let at, let source, let event):
+            return .object(["op": "message.status", "message_id": .string(messageID), "status": .string(status.rawValue),
+                            "at": .double(at), "source": .string(source.rawValue), "event": .string(event)])
         case .eventDone(let id):
             return .object(["op": "event.done", "id": .string(id)])
         case .ruleDone(let id, let rule):
@@ -66,12 +78,17 @@ enum Mutation: Sendable {
         case "timer.add":
             self = .timerAdded(try TimerRecord(journalValue: r.value("timer")))
         case "timer.remove":
-            self = .timerRemoved(TimerID(UInt64(try r.integer("id"))), how: try r.string("how"))
+            self = .timerRemoved(TimerID(UInt64(try r.integer("id"))), how: TimerRemoval(rawValue: try r.string("how")))
         case "message.add":
             self = .messageAdded(try MessageRecord(journalValue: r.value("message")))
         case "event":
             guard case .bool(let dedupe)? = r.fields["dedupe"] else { throw RecordError("record.dedupe is missing") }
-            self = .eventAccepted(try EngineEvent(journalValue: r.value("event")), dedupe: dedupe)
+            self = .eventAccepted(try EngineEvent(journalValue: r.value("event")), dedupe: dedupe,
+                                  movesLedger: r.value("moves_ledger").boolValue ?? true)
+        case "message.status":
+            self = .statusApplied(messageID: try r.string("message_id"), status: LedgerStatus(rawValue: try r.string("status")),
+                                  at: try r.double("at"), source: StatusSource(rawValue: try r.string("source")),
+                                  event: try r.string("event"))
         case "event.done":
             self = .eventDone(id: try r.string("id"))
         case "event.rule_done":
@@ -123,11 +140,19 @@ extension Mutation {
         case .timerRemoved(let id, let how):
             w.string("op", "timer.remove")
             w.integer("id", Int64(id.rawValue))
-            w.string("how", how)
-        case .eventAccepted(let event, let dedupe):
+            w.string("how", how.rawValue)
+        case .eventAccepted(let event, let dedupe, let movesLedger):
             w.string("op", "event")
             try w.object("event") { (w) throws(JSONCodec.Error) in try event.writeFields(into: &w) }
             w.bool("dedupe", dedupe)
+            if !movesLedger { w.bool("moves_ledger", false) }
+        case .statusApplied(let messageID, let status, let at, let source, let event):
+            w.string("op", "message.status")
+            w.string("message_id", messageID)
+            w.string("status", status.rawValue)
+            try w.value("at", .double(at))
+            w.string("source", source.rawValue)
+            w.string("event", event)
         case .eventDone(let id):
             w.string("op", "event.done")
             w.string("id", id)
@@ -158,8 +183,8 @@ extension EngineEvent {
         case .messageStatus(let m):
             w.string("type", "message")
             w.string("message_id", m.messageID)
-            w.string("status", m.status)
-            w.string("message_type", m.messageType)
+            w.string("status", m.status.rawValue)
+            w.string("message_type", m.messageType.rawValue)
             w.string("send_at", m.sendAt)
             w.string("created_at", m.createdAt)
             if m.stale { w.bool("stale", true) }

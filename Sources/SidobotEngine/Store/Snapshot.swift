@@ -1,7 +1,7 @@
 import Foundation
 import LuaSandbox
 
-/// The JSON form of ``StoreData`` in `DATA/snapshot.json`.
+/// The JSON form of ``StoreData`` and the intake's ``DedupeSet`` in `DATA/snapshot.json`.
 ///
 /// ```json
 /// {"format": 1, "sequence": 1234, "saved_at": 1767225600000,
@@ -15,11 +15,11 @@ enum SnapshotCodec {
     static let format: Int64 = 1
 
     /// Encodes a store copy, streaming into one buffer (no intermediate tree of the whole store).
-    static func encode(_ data: StoreData, savedAt: UnixTime) throws(JSONCodec.Error) -> [UInt8] {
+    static func encode(_ data: StoreData, dedupe: DedupeSet, sequence: UInt64, savedAt: UnixTime) throws(JSONCodec.Error) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(1 << 16)
         func raw(_ text: String) { out.append(contentsOf: text.utf8) }
-        raw("{\"format\":\(format),\"sequence\":\(data.sequence),\"saved_at\":\(savedAt.milliseconds),\"state\":{")
+        raw("{\"format\":\(format),\"sequence\":\(sequence),\"saved_at\":\(savedAt.milliseconds),\"state\":{")
         var firstRule = true
         for rule in data.state.rules.keys.sorted() {
             guard let map = data.state.rules[rule], !map.isEmpty else { continue }
@@ -55,7 +55,7 @@ enum SnapshotCodec {
         }
         raw("],\"dedupe\":[")
         first = true
-        for entry in data.dedupe.entries {
+        for entry in dedupe.entries {
             if !first { raw(",") }
             first = false
             raw("[")
@@ -89,21 +89,24 @@ enum SnapshotCodec {
         return out
     }
 
-    /// Decodes a snapshot into `data` (which carries the retention settings), streaming: no tree of
-    /// the whole file is built, each record goes into the store as it is read.
-    static func decode(_ bytes: Data, into data: inout StoreData) throws(RecordError) {
-        let result: Result<Void, RecordError> = bytes.withUnsafeBytes { raw in
-            Result { () throws(RecordError) in
-                var parser = JSONCodec.Parser(bytes: raw.bindMemory(to: UInt8.self))
-                try decode(&parser, into: &data)
+    /// Decodes a snapshot into `data` and `dedupe` (which carry the retention settings), streaming:
+    /// no tree of the whole file is built, each record goes into the store as it is read. Returns
+    /// the sequence number the snapshot covers.
+    static func decode(_ bytes: [UInt8], into data: inout StoreData, dedupe: inout DedupeSet) throws(RecordError) -> UInt64 {
+        let result: Result<UInt64, RecordError> = bytes.withUnsafeBufferPointer { raw in
+            Result { () throws(RecordError) -> UInt64 in
+                var parser = JSONCodec.Parser(bytes: raw)
+                let sequence = try decode(&parser, into: &data, dedupe: &dedupe)
                 parser.skipWhitespace()
                 guard parser.index == parser.bytes.count else { throw RecordError("not valid JSON: unexpected text after the snapshot") }
+                return sequence
             }
         }
-        try result.get()
+        return try result.get()
     }
 
-    private static func decode(_ p: inout JSONCodec.Parser, into data: inout StoreData) throws(RecordError) {
+    private static func decode(_ p: inout JSONCodec.Parser, into data: inout StoreData, dedupe restored: inout DedupeSet) throws(RecordError) -> UInt64 {
+        var snapshotSequence: UInt64 = 0
         var seen: Set<String> = []
         var dedupe: [(id: String, acceptedAt: Double)] = []
         try p.forEachMember(depth: 0) { (p, field) throws(RecordError) in
@@ -118,7 +121,7 @@ enum SnapshotCodec {
                 guard let sequence = try p.value(depth: 1, as: RecordError.self).int64Value, sequence >= 0 else {
                     throw RecordError("snapshot.sequence must be a whole number")
                 }
-                data.sequence = UInt64(sequence)
+                snapshotSequence = UInt64(sequence)
             case "state":
                 try p.forEachMember(depth: 1) { (p, rule) throws(RecordError) in
                     try p.forEachMember(depth: 2) { (p, key) throws(RecordError) in
@@ -178,6 +181,7 @@ enum SnapshotCodec {
         for required in ["format", "sequence", "state", "timers", "next_timer_id", "messages", "dedupe", "inflight"] where !seen.contains(required) {
             throw RecordError("snapshot.\(required) is missing")
         }
-        data.dedupe.restore(dedupe)
+        restored.restore(dedupe)
+        return snapshotSequence
     }
 }

@@ -1,5 +1,6 @@
 import HashTreeCollections
 import LuaSandbox
+import Sidobe
 
 /// An event accepted or produced but not yet fully handled, in acceptance order.
 struct InflightEvent: Sendable, Hashable {
@@ -10,7 +11,8 @@ struct InflightEvent: Sendable, Hashable {
     var doneRules: Set<String> = []
 }
 
-/// Everything the engine remembers, as plain values.
+/// Everything the engine remembers, as plain values, but for the ids of accepted webhooks: the
+/// ``Intake`` keeps those (``DedupeSet``), so that it can acknowledge without the engine.
 ///
 /// Copying a `StoreData` is cheap (its big parts are persistent or copy-on-write collections),
 /// which is how a snapshot takes a consistent picture without stopping the engine.
@@ -18,37 +20,26 @@ struct StoreData: Sendable {
     var state = RuleStateStore()
     var timers = TimerStore()
     var ledger = MessageLedger()
-    var dedupe: DedupeSet
     var inflight: TreeDictionary<String, InflightEvent> = [:]
     /// Last fire time of each schedule, by `rule/handler`, for catch-up after downtime.
     var schedules: [String: UnixTime] = [:]
     var deadLetters: DeadLetterList
-    /// The sequence number of the last applied mutation: the journal position a snapshot covers.
-    var sequence: UInt64 = 0
-    /// Events accepted so far, counted per event: the order of the inflight ones. Not `sequence`,
-    /// which counts records: one group-committed record accepts several events at once.
+    /// Events accepted so far, counted per event: the order of the inflight ones (one
+    /// group-committed record accepts several events at once).
     var acceptedEvents: UInt64 = 0
     /// Pending resend timers of declarative retry policies, by message id (derived from the timers,
     /// so it needs no record of its own): lets a retry be planned exactly once per failure.
     var retryTimers: [String: TimerID] = [:]
 
-    init(dedupeRetention: Double, deadLetterCapacity: Int) {
-        dedupe = DedupeSet(retention: dedupeRetention)
+    init(deadLetterCapacity: Int) {
         deadLetters = DeadLetterList(capacity: deadLetterCapacity)
     }
 
-    /// Applies one journal record (a batch counts as one).
+    /// Applies one change, live or in replay.
     mutating func apply(_ mutation: Mutation) {
-        sequence += 1
-        applyUnsequenced(mutation)
-    }
-
-    /// Applies a change whose record gets its sequence number when it is written (a handler run's
-    /// staged changes, a deferred completion mark).
-    mutating func applyUnsequenced(_ mutation: Mutation) {
         switch mutation {
         case .batch(let mutations):
-            for change in mutations { applyUnsequenced(change) }
+            for change in mutations { apply(change) }
         case .stateSet(let rule, let key, let entry):
             state.set(rule: rule, key: key, entry: entry)
         case .stateDelete(let rule, let key):
@@ -60,22 +51,23 @@ struct StoreData: Sendable {
             if let timer = timers.remove(id), let messageID = Self.retryMessageID(timer) { retryTimers[messageID] = nil }
         case .messageAdded(let record):
             ledger.insert(record)
-        case .eventAccepted(let event, let dedupe):
-            if dedupe { self.dedupe.insert(event.id, at: event.at.secondsValue) }
+        case .eventAccepted(let event, _, let movesLedger):
             acceptedEvents += 1
             inflight[event.id] = InflightEvent(order: acceptedEvents, event: event)
             switch event.kind {
             case .timer(let timer):
                 timers.remove(timer.id)
                 if let messageID = Self.retryMessageID(timer) { retryTimers[messageID] = nil }
-            case .messageStatus(let status) where !status.stale:
+            case .messageStatus(let status) where !status.stale && movesLedger:
                 // The status moves with the event's acceptance, in the same record, so a crash can
                 // never leave an accepted status unapplied.
-                _ = ledger.apply(status: status.status, to: status.messageID, at: event.at.secondsValue,
-                                 source: event.id.hasPrefix("s-") ? "send" : "webhook", event: event.id)
+                _ = ledger.apply(status: LedgerStatus(status.status), to: status.messageID, at: event.at.secondsValue,
+                                 source: event.id.hasPrefix("s-") ? .send : .webhook, event: event.id)
             default:
                 break
             }
+        case .statusApplied(let messageID, let status, let at, let source, let event):
+            _ = ledger.apply(status: status, to: messageID, at: at, source: source, event: event)
         case .eventDone(let id):
             inflight.removeValue(forKey: id)
         case .ruleDone(let id, let rule):
@@ -90,7 +82,7 @@ struct StoreData: Sendable {
     }
 
     static func retryMessageID(_ timer: TimerRecord) -> String? {
-        guard timer.name == "__retry", case .string(let id)? = timer.payload["message_id"] else { return nil }
+        guard timer.name == RetryPlanner.timerName, case .string(let id)? = timer.payload["message_id"] else { return nil }
         return id
     }
 
@@ -103,7 +95,6 @@ struct StoreData: Sendable {
         copy.state = state.snapshotCopy
         copy.timers = timers.snapshotCopy
         copy.ledger = ledger.snapshotCopy
-        copy.dedupe = dedupe.snapshotCopy
         copy.retryTimers = [:]
         return copy
     }

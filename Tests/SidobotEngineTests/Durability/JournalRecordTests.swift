@@ -42,19 +42,22 @@ struct JournalRecordTests {
         let timer = try! TimerRecord(id: TimerID(UInt64(g.int(1_000_000) + 1)), rule: "r" + g.text(), name: "t" + g.text(), payload: g.value(),
                                 due: at, createdAt: at, late: TimerLatePolicy(mode: g.int(2) == 0 ? .fire : .skip))
         let events: [EngineEvent.Kind] = [
-            .messageStatus(MessageStatusEvent(messageID: g.text(), status: "FAILED", messageType: "TEXT", sendAt: g.text(), createdAt: g.text(),
+            .messageStatus(MessageStatusEvent(messageID: g.text(), status: .failed, messageType: .text, sendAt: g.text(), createdAt: g.text(),
                                               stale: g.int(2) == 0)),
             .hook(name: "h" + g.text(), body: g.value(), contentType: g.text()),
             .timer(timer),
             .schedule(rule: g.text(), handler: g.text(), scheduledAt: at),
             .custom(name: "c." + g.text(), payload: g.value(), fromRule: g.int(2) == 0 ? nil : g.text()),
         ]
-        switch g.int(9) {
+        switch g.int(10) {
         case 0: return .stateSet(rule: g.text(), key: "k" + g.text(), entry: StateEntry(value: g.value(), expiresAt: g.int(2) == 0 ? nil : at))
         case 1: return .stateDelete(rule: g.text(), key: g.text())
         case 2: return .timerAdded(timer)
-        case 3: return .timerRemoved(timer.id, how: "cancelled")
-        case 4: return .eventAccepted(EngineEvent(id: "e" + g.text(), kind: events[g.int(events.count)], at: at), dedupe: g.int(2) == 0)
+        case 3: return .timerRemoved(timer.id, how: g.int(2) == 0 ? .cancelled : .skipped)
+        case 4: return .eventAccepted(EngineEvent(id: "e" + g.text(), kind: events[g.int(events.count)], at: at), dedupe: g.int(2) == 0,
+                                      movesLedger: g.int(2) == 0)
+        case 8: return .statusApplied(messageID: g.text(), status: g.int(2) == 0 ? .failed : .success, at: Double(g.int(2_000_000_000)) + 0.5,
+                                      source: g.int(2) == 0 ? .webhook : .send, event: g.text())
         case 5: return .eventDone(id: g.text())
         case 6: return .ruleDone(id: g.text(), rule: g.text())
         case 7: return .scheduleFired(key: g.text(), at: at)

@@ -252,7 +252,7 @@ struct EngineTests {
         let summary = try #require(await h.engine.ruleSummaries().first)
         #expect(summary.aborts == 2)
         #expect(summary.quarantined)
-        #expect(await h.engine.traces(for: third).first?.rules.first?.outcome == "skipped")
+        #expect(await h.engine.traces(for: third).first?.rules.first?.outcome == .skipped)
         #expect(await h.engine.deadLetters().map(\.reason) == ["limit", "limit"])
     }
 

@@ -106,7 +106,7 @@ struct HostileRulesThroughEngineTests {
 
         let trace = try #require(await h.engine.traces(for: eventID).first)
         let outcomes = Dictionary(trace.rules.map { ($0.rule, $0) }, uniquingKeysWith: { first, _ in first })
-        #expect(outcomes["benign"]?.outcome == "ran")
+        #expect(outcomes["benign"]?.outcome == .ran)
         let letters = Dictionary(await h.engine.deadLetters().map { ($0.rule, $0) }, uniquingKeysWith: { first, _ in first })
         for (index, attack) in Self.attacks.enumerated() {
             let rule = Self.fileName(index)
@@ -115,16 +115,16 @@ struct HostileRulesThroughEngineTests {
             #expect(letter?.event.id == eventID, "\(attack.name): no dead letter")
             switch attack.expect {
             case .refused(let text):
-                #expect(letter?.reason == "error", "\(attack.name): \(letter?.reason ?? "-") \(letter?.error ?? "")")
-                #expect(outcome == "error", "\(attack.name): trace outcome \(outcome ?? "-")")
+                #expect(letter?.reason == "error", "\(attack.name): \(letter?.reason.rawValue ?? "-") \(letter?.error ?? "")")
+                #expect(outcome == .error, "\(attack.name): trace outcome \(outcome?.rawValue ?? "-")")
                 #expect(letter?.error.contains(text) == true, "\(attack.name): \(letter?.error ?? "")")
                 #expect(letter?.error.contains("\(rule).lua") == true, "\(attack.name): no file in \(letter?.error ?? "")")
             case .aborted:
-                #expect(letter?.reason == "limit", "\(attack.name): \(letter?.reason ?? "-") \(letter?.error ?? "")")
-                #expect(outcome == "aborted", "\(attack.name): trace outcome \(outcome ?? "-")")
+                #expect(letter?.reason == "limit", "\(attack.name): \(letter?.reason.rawValue ?? "-") \(letter?.error ?? "")")
+                #expect(outcome == .aborted, "\(attack.name): trace outcome \(outcome?.rawValue ?? "-")")
             case .refusedOrAborted(let text):
                 let ok = (letter?.reason == "error" && letter?.error.contains(text) == true) || letter?.reason == "limit"
-                #expect(ok, "\(attack.name): \(letter?.reason ?? "-") \(letter?.error ?? "")")
+                #expect(ok, "\(attack.name): \(letter?.reason.rawValue ?? "-") \(letter?.error ?? "")")
             }
         }
         #expect(letters["benign"] == nil)
@@ -212,7 +212,7 @@ struct HostileRulesThroughEngineTests {
         let looper = await h.engine.ruleSummaries().first { $0.name == "looper" }
         #expect(looper?.quarantined == true)
         #expect(looper?.aborts == 3)
-        #expect(await h.engine.traces(for: ids[4]).first?.rules.first { $0.rule == "looper" }?.outcome == "skipped")
+        #expect(await h.engine.traces(for: ids[4]).first?.rules.first { $0.rule == "looper" }?.outcome == .skipped)
         #expect(await h.state("benign")["attacks_seen"] == .integer(5))
     }
 }

@@ -13,15 +13,17 @@ struct InflightOrderTests {
 
     @Test func eventsAcceptedInOneRecordKeepTheirOrderThroughReplayAndSnapshot() throws {
         let first = Self.hooks(40)
-        var data = StoreData(dedupeRetention: 86_400, deadLetterCapacity: 10)
-        data.apply(.batch(first.map { .eventAccepted($0, dedupe: true) }))
+        var data = StoreData(deadLetterCapacity: 10)
+        data.apply(.batch(first.map { .eventAccepted($0, dedupe: true, movesLedger: false) }))
         #expect(data.inflightInOrder.map(\.event.id) == first.map(\.id))
 
-        var restored = StoreData(dedupeRetention: 86_400, deadLetterCapacity: 10)
-        try SnapshotCodec.decode(Data(try SnapshotCodec.encode(data, savedAt: UnixTime(milliseconds: 0))), into: &restored)
+        var restored = StoreData(deadLetterCapacity: 10)
+        var dedupe = DedupeSet(retention: 86_400)
+        _ = try SnapshotCodec.decode(try SnapshotCodec.encode(data, dedupe: DedupeSet(retention: 86_400), sequence: 1, savedAt: UnixTime(milliseconds: 0)),
+                                     into: &restored, dedupe: &dedupe)
         // Events journaled after the snapshot come after the ones it holds.
         let later = (40..<60).map { EngineEvent(id: "h-\($0)", kind: .engineStart, at: UnixTime(milliseconds: 0)) }
-        restored.apply(.batch(later.map { .eventAccepted($0, dedupe: false) }))
+        restored.apply(.batch(later.map { .eventAccepted($0, dedupe: false, movesLedger: true) }))
         #expect(restored.inflightInOrder.map(\.event.id) == (first + later).map(\.id))
     }
 }

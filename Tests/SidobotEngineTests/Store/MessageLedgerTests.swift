@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Message ledger")
 struct MessageLedgerTests {
-    func record(_ id: String, key: String? = nil, rule: String = "retry", status: String = "PENDING", at time: Double = 0) -> MessageRecord {
+    func record(_ id: String, key: String? = nil, rule: String = "retry", status: LedgerStatus = "PENDING", at time: Double = 0) -> MessageRecord {
         MessageRecord(id: id, phone: "+628123123123", message: "hi", imageURL: nil, documentURL: nil, documentName: nil,
                       messageType: "TEXT", rule: rule, key: key, attempt: 1, resendOf: nil, status: status, sentAt: time, source: "send")
     }

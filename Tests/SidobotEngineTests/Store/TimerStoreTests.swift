@@ -69,11 +69,12 @@ struct TimerStoreTests {
 
     @Test func aSnapshotKeepsEveryFieldAndPayloadByte() throws {
         let records = try Self.assortedRecords()
-        var data = StoreData(dedupeRetention: 86_400, deadLetterCapacity: 10)
+        var data = StoreData(deadLetterCapacity: 10)
         for record in records { data.timers.add(record) }
-        let bytes = try SnapshotCodec.encode(data, savedAt: Self.now)
-        var restored = StoreData(dedupeRetention: 86_400, deadLetterCapacity: 10)
-        try SnapshotCodec.decode(Data(bytes), into: &restored)
+        let bytes = try SnapshotCodec.encode(data, dedupe: DedupeSet(retention: 86_400), sequence: 0, savedAt: Self.now)
+        var restored = StoreData(deadLetterCapacity: 10)
+        var dedupe = DedupeSet(retention: 86_400)
+        _ = try SnapshotCodec.decode(bytes, into: &restored, dedupe: &dedupe)
         #expect(restored.timers.count == records.count)
         for record in records {
             let back = try #require(restored.timers[record.id] as TimerRecord?)

@@ -1,0 +1,249 @@
+import Foundation
+import Logging
+import LuaSandbox
+import Sidobe
+import Synchronization
+
+/// What became of an inbound webhook.
+public enum WebhookAcceptance: Sendable, Hashable {
+    /// Journaled; rules will see it. Answer 200.
+    case accepted(eventID: String)
+    /// Seen before (a redelivery): not processed again. Answer 200.
+    case duplicate(eventID: String)
+    /// An event type Sidobot does not handle: acknowledged and ignored. Answer 200.
+    case ignored(eventID: String, type: String)
+}
+
+/// Takes inputs in: verified webhooks and hooks are deduplicated, journaled, acknowledged, and
+/// handed to the engine, which runs the rules afterwards.
+///
+/// The acknowledgement path never waits for a Lua run: the intake is not the engine's executor
+/// but a lock of its own (and ``Durability``'s, for the write), taken from whatever thread the
+/// request arrived on. The engine learns of accepted events through ``takeAccepted()``, and
+/// decides there what a status means for its ledger (which only it reads).
+///
+/// Group commit: inputs that arrive while a write is under way are admitted at once and written
+/// together by the next one, one `write(2)` (and one fsync under `always`) for all of them. An
+/// input is answered once the write that holds it returned; a duplicate, once everything admitted
+/// before it is written (its first delivery among it). A failed write answers its inputs with
+/// ``EngineError/journal(_:)`` (the sender delivers again); their records stay queued in
+/// ``Durability`` for the next write, and their events still reach the engine.
+public final class Intake: Sendable {
+    typealias Completion = @Sendable (Result<Void, DurabilityError>) -> Void
+
+    private struct State {
+        var dedupe: DedupeSet
+        /// Admitted and not yet handed to the journal, in admission order.
+        var pending: [EngineEvent] = []
+        var pendingRecords: [Mutation] = []
+        /// The admission ticket of each pending record.
+        var pendingTickets: [UInt64] = []
+        /// Whether a flush is writing (its caller is the leader of the group commit).
+        var flushing = false
+        /// One ticket per admission call; `written` is the last whose write finished.
+        var admitted: UInt64 = 0
+        var written: UInt64 = 0
+        var waiters: [(ticket: UInt64, completion: Completion)] = []
+        /// Journaled, for the engine to take, in journal order.
+        var accepted: [EngineEvent] = []
+    }
+
+    private let state: Mutex<State>
+    private let durability: Durability
+    private let clock: any EngineClock
+    private let logger: Logger
+    private let wake = Mutex<(@Sendable () -> Void)?>(nil)
+
+    init(durability: Durability, clock: any EngineClock, dedupeRetention: Double, logger: Logger) {
+        state = Mutex(State(dedupe: DedupeSet(retention: dedupeRetention)))
+        self.durability = durability
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// What to call when events were accepted (the engine, to come and take them).
+    func onAccepted(_ body: @escaping @Sendable () -> Void) { wake.withLock { $0 = body } }
+
+    // MARK: Inputs
+
+    /// Accepts a verified webhook: deduplicates it by id, journals it (fsynced under `always`), and
+    /// hands it to the engine. Returning acknowledges it; rules run after.
+    public func acceptWebhook(_ webhook: WebhookEvent) async throws(EngineError) -> WebhookAcceptance {
+        try await acceptWebhooks([webhook])[0]
+    }
+
+    /// Accepts several verified webhooks, each as ``acceptWebhook(_:)`` would, in order, in one write.
+    public func acceptWebhooks(_ webhooks: [WebhookEvent]) async throws(EngineError) -> [WebhookAcceptance] {
+        let result: Result<[WebhookAcceptance], EngineError> = await withCheckedContinuation { continuation in
+            submit(webhooks) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    /// Accepts webhooks and calls `completion` once they are journaled, on no particular thread.
+    /// Admission happens now, on the caller's thread; a write, if this call leads one, in a task.
+    public func submit(_ webhooks: [WebhookEvent], completion: @escaping @Sendable (Result<[WebhookAcceptance], EngineError>) -> Void) {
+        let now = clock.now()
+        let logger = logger
+        admit({ state in webhooks.map { Self.admit($0, at: now, into: &state, logger: logger) } },
+              then: { outcomes, written in completion(written.map { outcomes }.mapError(EngineError.journal)) })
+    }
+
+    /// Accepts `POST /hooks/{name}`: the body is decoded as JSON when it is JSON, else kept as text.
+    /// Returns the event id once the event is journaled.
+    public func acceptHook(name: String, body: [UInt8], contentType: String) async throws(EngineError) -> String {
+        let decoded: LuaValue
+        if let value = try? JSONCodec.decode(bytes: body) {
+            decoded = value
+        } else {
+            decoded = .string(String(decoding: body, as: UTF8.self))
+        }
+        let event = EngineEvent(id: "h-\(UUID().uuidString.lowercased())", kind: .hook(name: name, body: decoded, contentType: contentType),
+                                at: clock.now())
+        let result: Result<Void, DurabilityError> = await withCheckedContinuation { continuation in
+            admit({ state in
+                state.pending.append(event)
+                state.pendingRecords.append(.eventAccepted(event, dedupe: false, movesLedger: true))
+                state.pendingTickets.append(state.admitted + 1)
+            }, then: { _, written in continuation.resume(returning: written) })
+        }
+        try result.mapError(EngineError.journal).get()
+        return event.id
+    }
+
+    private static func admit(_ webhook: WebhookEvent, at now: UnixTime, into state: inout State, logger: Logger) -> WebhookAcceptance {
+        guard case .messageStatus(let update) = webhook.payload else {
+            logger.info("webhook of an unknown type ignored", metadata: ["event": "\(webhook.id)", "type": "\(webhook.type)"])
+            return .ignored(eventID: webhook.id, type: webhook.type)
+        }
+        guard !state.dedupe.contains(webhook.id) else {
+            logger.info("duplicate webhook acknowledged, not processed again", metadata: ["event": "\(webhook.id)"])
+            return .duplicate(eventID: webhook.id)
+        }
+        let event = EngineEvent(id: webhook.id, kind: .messageStatus(MessageStatusEvent(
+            messageID: update.whatsappMessageID, status: update.status, messageType: update.messageType,
+            sendAt: update.sendAt, createdAt: webhook.createdAt)), at: now)
+        // The ledger is the engine's: it records what the status did to it (a `message.status` record).
+        let record = Mutation.eventAccepted(event, dedupe: true, movesLedger: false)
+        state.dedupe.apply(record)
+        state.pending.append(event)
+        state.pendingRecords.append(record)
+        state.pendingTickets.append(state.admitted + 1)
+        return .accepted(eventID: webhook.id)
+    }
+
+    /// Admits under the lock, then waits for the write that covers the admission (leading it when
+    /// no write is under way): `then` gets what `body` returned and how the write went.
+    private func admit<Admitted: Sendable>(_ body: (inout State) -> Admitted,
+                                          then: @escaping @Sendable (Admitted, Result<Void, DurabilityError>) -> Void) {
+        let (admitted, lead): (Admitted, Bool?) = state.withLock { state in
+            let admitted = body(&state)
+            state.admitted += 1
+            if state.pending.isEmpty && !state.flushing && !durability.hasQueued {
+                state.written = state.admitted
+                return (admitted, nil)
+            }
+            state.waiters.append((state.admitted, { then(admitted, $0) }))
+            defer { state.flushing = true }
+            return (admitted, !state.flushing)
+        }
+        switch lead {
+        case nil: then(admitted, .success(()))
+        case true?: Task { self.flush() }
+        case false?: break
+        }
+    }
+
+    /// The group commit's leader: writes what is pending, answers the inputs it covered, and goes
+    /// on until nothing is pending.
+    private func flush() {
+        while true {
+            let taken: (events: [EngineEvent], records: [Mutation], upTo: UInt64)?
+            let idle: [Completion]
+            (taken, idle) = state.withLock { state in
+                guard !state.pending.isEmpty else {
+                    // Done; left are admissions that added nothing (duplicates) after the last write.
+                    state.flushing = false
+                    state.written = state.admitted
+                    return (nil, takeWaiters(&state))
+                }
+                // At most one journal record's worth a round (a line of the journal stays bounded);
+                // an admission split across rounds is answered after its last one.
+                let count = min(state.pending.count, Durability.maxChangesPerRecord)
+                let upTo = count < state.pending.count ? state.pendingTickets[count] - 1 : state.admitted
+                defer {
+                    state.pending.removeFirst(count)
+                    state.pendingRecords.removeFirst(count)
+                    state.pendingTickets.removeFirst(count)
+                }
+                return ((Array(state.pending.prefix(count)), Array(state.pendingRecords.prefix(count)), upTo), [])
+            }
+            guard let taken else {
+                // They wait only for a retry of records an earlier write failed to write.
+                let result = Result { () throws(DurabilityError) in try durability.flushQueued() }
+                for waiter in idle { waiter(result) }
+                return
+            }
+            let record = taken.records.count == 1 ? taken.records[0] : .batch(taken.records)
+            let result = Result { () throws(DurabilityError) in try durability.write(record, keepOnFailure: true) }
+            if case .failure(let error) = result {
+                logger.error("journal write failed; the webhooks and hooks waiting for it are answered with an error and will be delivered again",
+                             metadata: ["error": "\(error)", "events": "\(taken.events.count)"])
+            }
+            let waiters = state.withLock { state in
+                state.written = taken.upTo
+                state.accepted.append(contentsOf: taken.events)
+                return takeWaiters(&state)
+            }
+            wake.withLock { $0 }?()
+            for waiter in waiters { waiter(result) }
+        }
+    }
+
+    private func takeWaiters(_ state: inout State) -> [Completion] {
+        // Waiters are in ticket order.
+        let written = state.written
+        let count = state.waiters.prefix { $0.ticket <= written }.count
+        guard count > 0 else { return [] }
+        defer { state.waiters.removeFirst(count) }
+        return state.waiters.prefix(count).map(\.completion)
+    }
+
+    // MARK: The engine's side
+
+    /// The events journaled since the last call, in journal order.
+    func takeAccepted() -> [EngineEvent] {
+        state.withLock { state in
+            defer { state.accepted.removeAll(keepingCapacity: true) }
+            return state.accepted
+        }
+    }
+
+    /// Whether events wait to be taken.
+    var hasAccepted: Bool { state.withLock { !$0.accepted.isEmpty } }
+
+    /// Whether an event with this id was accepted within the retention period.
+    func hasSeen(_ id: String) -> Bool { state.withLock { $0.dedupe.contains(id) } }
+
+    /// Remembers the id of an event the engine raises itself (`message.exhausted`), so it is raised
+    /// once. Returns false if it was already remembered. The engine journals the event.
+    func remember(_ event: EngineEvent) -> Bool {
+        state.withLock { state in
+            guard !state.dedupe.contains(event.id) else { return false }
+            state.dedupe.apply(.eventAccepted(event, dedupe: true, movesLedger: true))
+            return true
+        }
+    }
+
+    /// Takes over the ids recovered at start-up.
+    func restore(_ dedupe: DedupeSet) { state.withLock { $0.dedupe = dedupe } }
+
+    /// Forgets ids past their retention (costs what expired).
+    func prune(now: UnixTime) { state.withLock { $0.dedupe.prune(now: now.secondsValue) } }
+
+    /// A copy of the remembered ids for a snapshot (O(1): a persistent map).
+    func dedupeForSnapshot() -> DedupeSet { state.withLock { $0.dedupe.snapshotCopy } }
+
+    /// How many ids are remembered.
+    var rememberedCount: Int { state.withLock { $0.dedupe.count } }
+}

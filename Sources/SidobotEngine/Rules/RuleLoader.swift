@@ -1,0 +1,70 @@
+import Foundation
+import LuaSandbox
+
+/// Loads one rule file into a fresh sandboxed state: the Lua API installed, the file's top level
+/// run (which registers handlers and schedules), what it registered kept.
+struct RuleLoader {
+    let limits: LuaLimits
+    let clock: any EngineClock
+    let runs: RunTable
+    let api: LuaAPI
+
+    /// Reads and loads `path` as rule `name`.
+    func load(name: String, path: String) async throws(RuleLoadError) -> LoadedRule {
+        let source: String
+        do {
+            source = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw RuleLoadError(path: Self.displayPath(path), line: nil, message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try await load(name: name, path: Self.displayPath(path), source: source)
+    }
+
+    /// Loads `source` as rule `name`, shown as `path` in errors and traces.
+    func load(name: String, path: String, source: String) async throws(RuleLoadError) -> LoadedRule {
+        let state: LuaState
+        do {
+            state = try LuaState(limits: limits)
+        } catch {
+            throw RuleLoadError(path: path, line: nil, message: "cannot create a Lua state: \(error)")
+        }
+        let loading = RuleLoading()
+        let tag = runs.beginLoading(rule: name)
+        defer {
+            loading.close()
+            runs.end(tag)
+        }
+        do {
+            try api.install(in: state, rule: name, loading: loading)
+            _ = try await state.execute(source, chunkName: path, tag: tag)
+        } catch {
+            state.close()
+            throw RuleLoadError(luaError: error, path: path)
+        }
+        return LoadedRule(name: name, displayPath: path, source: source, state: state, registration: loading.registration,
+                          loadedAt: clock.now())
+    }
+
+    /// How a rule file is named in errors and traces: its folder's name and the file name
+    /// (`rules/retry.lua`), short enough that Lua never abbreviates it.
+    static func displayPath(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().lastPathComponent
+        return folder.isEmpty || folder == "/" ? url.lastPathComponent : "\(folder)/\(url.lastPathComponent)"
+    }
+}
+
+/// What a rule registers while its file loads; the registration functions (`rule`, `on`,
+/// `every`, `cron`) write here, and refuse once the load is over.
+final class RuleLoading {
+    private(set) var registration = RuleRegistration()
+    private(set) var isOpen = true
+
+    func close() { isOpen = false }
+
+    /// Changes the registration; only while the file loads.
+    func update(_ body: (inout RuleRegistration) -> Void) {
+        guard isOpen else { return }
+        body(&registration)
+    }
+}

@@ -1,0 +1,71 @@
+import LuaSandbox
+
+/// The engine's memory (``StoreData``) and its one way to change it durably.
+///
+/// A change is journaled (through ``Durability``) before anything acknowledges it, by one of
+/// three paths, all ending in ``StoreData/apply(_:)``, the function replay uses:
+/// - ``commit(_:)``: journal now, then apply (the engine's own work: timers firing, sends).
+/// - ``stage(_:)`` then ``commitStaged(_:)``: a handler run's changes, applied as it makes them and
+///   journaled together when it gives up the engine (suspends in a `sidobe.*` call, or ends).
+///   Nothing else runs on the engine in between, so no acknowledgement, snapshot or other run
+///   sees them unjournaled.
+/// - ``applyQueued(_:)``: apply now, journal with the next write (completion marks of runs that
+///   changed nothing: if the process dies first, those runs run again and change nothing again).
+///
+/// Events the intake accepted are already journaled: ``take(_:)`` applies them.
+/// Owned by the engine actor; not thread-safe by itself.
+final class Store {
+    private(set) var data: StoreData
+    private let durability: Durability
+
+    init(deadLetterCapacity: Int, durability: Durability) {
+        data = StoreData(deadLetterCapacity: deadLetterCapacity)
+        self.durability = durability
+    }
+
+    /// Takes over what recovery read.
+    func restore(_ recovered: StoreData) { data = recovered }
+
+    /// Journals `mutation` (fsynced under `always`), then applies it.
+    func commit(_ mutation: Mutation) throws(DurabilityError) {
+        try durability.write(mutation)
+        data.apply(mutation)
+    }
+
+    /// Applies a handler run's change now; ``commitStaged(_:)`` journals it with the run's others.
+    func stage(_ mutation: Mutation) { data.apply(mutation) }
+
+    /// Journals staged changes as one record: they survive a crash together or not at all. If the
+    /// journal cannot be written they stay queued for the next write (the error is rethrown).
+    func commitStaged(_ mutations: [Mutation]) throws(DurabilityError) {
+        guard !mutations.isEmpty else { return }
+        try durability.write(mutations.count == 1 ? mutations[0] : .batch(mutations), keepOnFailure: true)
+    }
+
+    /// Applies a change now and queues its record for the next journal write.
+    func applyQueued(_ mutation: Mutation) {
+        data.apply(mutation)
+        durability.queue(mutation)
+    }
+
+    /// Applies an event the intake journaled (its record is written already).
+    func take(_ event: EngineEvent) {
+        data.apply(.eventAccepted(event, dedupe: true, movesLedger: false))
+    }
+
+    /// Runs `body` on the data without journaling: only for derived, non-durable upkeep
+    /// (pruning by age, sweeping expired keys) that replay reproduces by itself.
+    func maintain(_ body: (inout StoreData) -> Void) { body(&data) }
+
+    /// Takes the earliest timer due at or before `now` out of the pending set. The caller journals
+    /// what became of it (fired as an event, or skipped), which replay applies the same way.
+    func takeDueTimer(now: UnixTime) -> TimerRecord? {
+        var timer: TimerRecord?
+        maintain { timer = $0.timers.popDue(now: now) }
+        return timer
+    }
+}
+
+extension Store: TimerSource {
+    var nextTimerDue: UnixTime? { data.timers.nextDue }
+}
