@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Sidobe", targets: ["Sidobe"]),
         .library(name: "SidobeSimulator", targets: ["SidobeSimulator"]),
         .library(name: "LuaSandbox", targets: ["LuaSandbox"]),
+        .library(name: "SidobeTesting", targets: ["SidobeTesting"]),
         .executable(name: "sidobot", targets: ["sidobot"]),
     ],
     dependencies: [
@@ -81,6 +82,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A configurable Sidobe test double, for tests, benchmarks and `sidobot test` (like HummingbirdTesting).
+        .target(name: "SidobeTesting", dependencies: ["Sidobe"], swiftSettings: strict),
+        // The rule tooling: `sidobot check` and `sidobot test`, over the engine (not part of the runtime).
+        .target(
+            name: "SidobotRuleTesting",
+            dependencies: [
+                "SidobotEngine", "Sidobe", "SidobeTesting", "LuaSandbox",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "SidobotServer",
             dependencies: [
@@ -105,6 +117,7 @@ let package = Package(
                 "SidobeSimulator",
                 "SidobotEngine",
                 "SidobotServer",
+                "SidobotRuleTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "sidobot-bench",
             dependencies: [
-                "LuaSandbox", "CLuaShims", "Sidobe", "SidobeSimulator", "SidobotEngine", "SidobotServer",
+                "LuaSandbox", "CLuaShims", "Sidobe", "SidobeSimulator", "SidobeTesting", "SidobotEngine", "SidobotServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -140,7 +153,8 @@ let package = Package(
             dependencies: ["sidobot", "Sidobe", "SidobeSimulator"],
             swiftSettings: strict
         ),
-        .testTarget(name: "SidobotEngineTests", dependencies: ["SidobotEngine"], swiftSettings: strict),
+        .testTarget(name: "SidobotEngineTests", dependencies: ["SidobotEngine", "SidobeTesting"], swiftSettings: strict),
+        .testTarget(name: "SidobotRuleTestingTests", dependencies: ["SidobotRuleTesting", "SidobotEngine"], swiftSettings: strict),
         .testTarget(
             name: "SidobotPropertyTests",
             dependencies: [

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import LuaSandbox
 import Sidobe
+import SidobeTesting
 import SidobotEngine
 import SidobotServer
 
@@ -28,7 +29,7 @@ struct EngineHarness {
         configuration.reloadPollInterval = 0
         configuration.snapshotInterval = 1e9  // the benchmark takes snapshots itself
         configure(&configuration)
-        let engine = Engine(configuration: configuration, sidobe: sidobe ?? NoSidobe(), logger: BenchLogging.logger("sidobot.engine"))
+        let engine = Engine(configuration: configuration, sidobe: sidobe ?? TestSidobe(refusing: .transport("benchmark: no Sidobe", requestWritten: false)), logger: BenchLogging.logger("sidobot.engine"))
         try await engine.start()
         return EngineHarness(engine: engine, folder: folder, dataFolder: data)
     }
@@ -36,19 +37,6 @@ struct EngineHarness {
     func stop(removing: Bool = true) async {
         try? await engine.shutdown(deadline: 5)
         if removing { folder.remove() }
-    }
-}
-
-/// A Sidobe that refuses every request (benchmarks whose rules never send).
-struct NoSidobe: SidobeAPI {
-    func send(_ message: OutgoingMessage) async throws(SidobeError) -> SentMessage {
-        throw .transport("benchmark: no Sidobe", requestWritten: false)
-    }
-    func message(id: String) async throws(SidobeError) -> MessageDetail {
-        throw .transport("benchmark: no Sidobe", requestWritten: false)
-    }
-    func checkNumber(_ phone: String) async throws(SidobeError) -> Bool {
-        throw .transport("benchmark: no Sidobe", requestWritten: false)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SidobotEngine
+import SidobotRuleTesting
 
 /// `sidobot check [DIR]`: loads every rule in the sandbox without starting the engine.
 struct CheckCommand: AsyncParsableCommand {

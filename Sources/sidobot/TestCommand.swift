@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SidobotEngine
+import SidobotRuleTesting
 
 /// `sidobot test [DIR]`: runs the rule tests (`*_test.lua`) on a virtual clock with a fake Sidobe.
 struct TestCommand: AsyncParsableCommand {

@@ -35,7 +35,12 @@ enum EventFields {
     }
 
     /// Seconds since 1970 as rules see them: an integer when whole, else a float.
-    static func seconds(_ time: UnixTime) -> LuaValue {
-        time.milliseconds % 1000 == 0 ? .integer(time.seconds) : .double(time.secondsValue)
+    static func seconds(_ time: UnixTime) -> LuaValue { time.luaSeconds }
+}
+
+extension UnixTime {
+    /// Seconds since 1970 as rules see them (`now()`, `ev.due`): an integer when whole, else a float.
+    public var luaSeconds: LuaValue {
+        milliseconds % 1000 == 0 ? .integer(seconds) : .double(secondsValue)
     }
 }

@@ -73,7 +73,7 @@ enum TimerModule {
 
 extension TimerRecord {
     /// A pending timer as `timer.pending` lists it (and `t.timers` in rule tests).
-    var luaValue: LuaValue {
+    public var luaValue: LuaValue {
         .object(["id": .string(id.description), "name": .string(name), "payload": payload, "due": EventFields.seconds(due)])
     }
 }

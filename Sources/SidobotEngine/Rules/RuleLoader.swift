@@ -15,9 +15,9 @@ struct RuleLoader {
         do {
             source = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw RuleLoadError(path: Self.displayPath(path), line: nil, message: "cannot read the file: \(error.localizedDescription)")
+            throw RuleLoadError(path: RuleFiles.displayPath(path), line: nil, message: "cannot read the file: \(error.localizedDescription)")
         }
-        return try await load(name: name, path: Self.displayPath(path), source: source)
+        return try await load(name: name, path: RuleFiles.displayPath(path), source: source)
     }
 
     /// Loads `source` as rule `name`, shown as `path` in errors and traces.
@@ -43,14 +43,6 @@ struct RuleLoader {
         }
         return LoadedRule(name: name, displayPath: path, source: source, state: state, registration: loading.registration,
                           loadedAt: clock.now())
-    }
-
-    /// How a rule file is named in errors and traces: its folder's name and the file name
-    /// (`rules/retry.lua`), short enough that Lua never abbreviates it.
-    static func displayPath(_ path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        let folder = url.deletingLastPathComponent().lastPathComponent
-        return folder.isEmpty || folder == "/" ? url.lastPathComponent : "\(folder)/\(url.lastPathComponent)"
     }
 }
 

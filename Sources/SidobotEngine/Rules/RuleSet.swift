@@ -97,7 +97,7 @@ final class RuleSet {
             return report
         }
         for file in files {
-            let display = RuleLoader.displayPath(file.path)
+            let display = RuleFiles.displayPath(file.path)
             let source: String
             do {
                 source = try String(contentsOfFile: file.path, encoding: .utf8)
@@ -172,8 +172,16 @@ final class RuleSet {
     }
 }
 
-/// Lists the rule files of a folder.
-enum RuleFiles {
+/// The rule files of a folder.
+public enum RuleFiles {
+    /// How a rule file is named in errors and traces: its folder's name and the file name
+    /// (`rules/retry.lua`), short enough that Lua never abbreviates it.
+    public static func displayPath(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().lastPathComponent
+        return folder.isEmpty || folder == "/" ? url.lastPathComponent : "\(folder)/\(url.lastPathComponent)"
+    }
+
     /// `*.lua` files that are not tests (`*_test.lua`), sorted by name, as `(stem, path)`.
     static func list(in folder: String) throws(RuleLoadError) -> [(name: String, path: String)] {
         let entries: [String]

@@ -81,7 +81,7 @@ public struct MessageRecord: Sendable, Hashable {
 
 extension MessageRecord {
     /// The ledger record as rules see it in `ev.message`.
-    var luaValue: LuaValue { .object(fields(journal: false)) }
+    public var luaValue: LuaValue { .object(fields(journal: false)) }
 
     /// The journal and snapshot form: the Lua form with the history, the retry policy and the send mode.
     var journalValue: LuaValue { .object(fields(journal: true)) }

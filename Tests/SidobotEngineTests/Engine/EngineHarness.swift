@@ -2,51 +2,8 @@ import Foundation
 import LuaSandbox
 import Sidobe
 @testable import SidobotEngine
+import SidobeTesting
 import Synchronization
-
-/// A Sidobe double: records what is sent, answers like Sidobe, and fails on request.
-final class FakeSidobe: SidobeAPI {
-    struct State {
-        var sent: [OutgoingMessage] = []
-        var failures: [SidobeError] = []
-        var syncStatus: MessageStatus = .success
-        var counter = 0
-        var statuses: [String: MessageStatus] = [:]
-    }
-
-    let state = Mutex(State())
-    /// Runs after Sidobe "sent" a message and before the answer reaches the engine (to race webhooks).
-    let beforeAnswer = Mutex<(@Sendable (SentMessage) async -> Void)?>(nil)
-
-    var sent: [OutgoingMessage] { state.withLock { $0.sent } }
-
-    func failNext(_ error: SidobeError) { state.withLock { $0.failures.append(error) } }
-    func answerSyncSends(with status: MessageStatus) { state.withLock { $0.syncStatus = status } }
-
-    func send(_ message: OutgoingMessage) async throws(SidobeError) -> SentMessage {
-        let result: Result<SentMessage, SidobeError> = state.withLock { state in
-            if !state.failures.isEmpty { return .failure(state.failures.removeFirst()) }
-            state.counter += 1
-            state.sent.append(message)
-            let status: MessageStatus = message.isAsync ? .pending : state.syncStatus
-            let id = "m\(state.counter)"
-            state.statuses[id] = status
-            return .success(SentMessage(id: id, messageType: message.messageType, status: status, isAsync: message.isAsync))
-        }
-        let sent = try result.get()
-        if let hook = beforeAnswer.withLock({ $0 }) { await hook(sent) }
-        return sent
-    }
-
-    func message(id: String) async throws(SidobeError) -> MessageDetail {
-        guard let status = state.withLock({ $0.statuses[id] }) else {
-            throw .notFound(APIFailure(httpStatus: 404, message: "not found"))
-        }
-        return MessageDetail(id: id, whatsappDevice: nil, messageType: .text, status: status, isAsync: false)
-    }
-
-    func checkNumber(_ phone: String) async throws(SidobeError) -> Bool { !phone.hasSuffix("0000") }
-}
 
 /// A rules folder and a data folder in a temp directory, a virtual clock, a fake Sidobe, an engine.
 final class EngineHarness {
@@ -54,7 +11,7 @@ final class EngineHarness {
     let rulesFolder: String
     let dataFolder: String
     let clock: VirtualClock
-    let sidobe = FakeSidobe()
+    let sidobe: TestSidobe
     var configuration: EngineConfiguration
     private(set) var engine: Engine!
 
@@ -63,7 +20,10 @@ final class EngineHarness {
         rulesFolder = root.appendingPathComponent("rules").path
         dataFolder = root.appendingPathComponent("data").path
         try FileManager.default.createDirectory(atPath: rulesFolder, withIntermediateDirectories: true)
-        clock = VirtualClock(start: start)
+        let clock = VirtualClock(start: start)
+        self.clock = clock
+        // Numbers ending in 0000 are not on WhatsApp.
+        sidobe = TestSidobe(now: { clock.now().date }, isRegistered: { !$0.hasSuffix("0000") })
         configuration = EngineConfiguration(rulesFolder: rulesFolder, dataFolder: persistent ? dataFolder : nil)
         configuration.fsync = .always
         // Short, so a hung run fails its test quickly; longer under sanitizers (scripts/check-sanitizers

@@ -116,7 +116,7 @@ struct EngineTests {
 
     @Test func aSyncFailedSendFiresMessageFailedExactlyOnce() async throws {
         let h = try EngineHarness()
-        h.sidobe.answerSyncSends(with: .failed)
+        h.sidobe.setDefaultStatus(.failed)
         try h.rule("retry", """
             on("hook.go", function(ev) sidobe.send { phone = "+628123123123", message = "x" } end)
             on("message.failed", function(ev) state.incr("failed") end)

@@ -33,7 +33,7 @@ struct OrderingAndDSTTests {
     @Test(arguments: [true, false])
     func aWebhookRacingASyncSendsAnswerIsSeenOnce(dispatchedBeforeTheAnswer: Bool) async throws {
         let h = try EngineHarness()
-        h.sidobe.answerSyncSends(with: .failed)
+        h.sidobe.setDefaultStatus(.failed)
         try h.rule("r", """
             on("hook.go", function(ev) sidobe.send { phone = "+628123123123", message = "x" } end)
             on("message.failed", function(ev)
@@ -45,15 +45,13 @@ struct OrderingAndDSTTests {
         try await h.start()
         let engine = h.engine!
         // Sidobe's webhook for the sync send arrives before the send's answer (and maybe is dispatched).
-        h.sidobe.beforeAnswer.withLock { hook in
-            hook = { sent in
-                let webhook = WebhookEvent(id: "race-\(sent.id)", createdAt: "2026-01-01T00:00:00+07:00", payload: .messageStatus(
-                    MessageStatusUpdate(whatsappMessageID: sent.id, status: .failed, sendAt: "2026-01-01T00:00:00+07:00", messageType: .text)))
-                // Accepted by the intake, which does not need the engine (busy with the send): the
-                // engine takes it when it next drains, before the answer or after it.
-                _ = try? await engine.acceptWebhook(webhook)
-                if dispatchedBeforeTheAnswer { await engine.drainInbox() }
-            }
+        h.sidobe.beforeAnswer { sent in
+            let webhook = WebhookEvent(id: "race-\(sent.id)", createdAt: "2026-01-01T00:00:00+07:00", payload: .messageStatus(
+                MessageStatusUpdate(whatsappMessageID: sent.id, status: .failed, sendAt: "2026-01-01T00:00:00+07:00", messageType: .text)))
+            // Accepted by the intake, which does not need the engine (busy with the send): the
+            // engine takes it when it next drains, before the answer or after it.
+            _ = try? await engine.acceptWebhook(webhook)
+            if dispatchedBeforeTheAnswer { await engine.drainInbox() }
         }
         _ = try await engine.acceptHook(name: "go", body: [], contentType: "text/plain")
         await engine.settle()
@@ -64,7 +62,7 @@ struct OrderingAndDSTTests {
         #expect(state["failed"] == .integer(1))
         #expect(state["stale"] == .integer(1))
         // A webhook accepted after the answer, for the same status, is stale.
-        h.sidobe.beforeAnswer.withLock { $0 = nil }
+        h.sidobe.beforeAnswer(nil)
         _ = try await h.webhook("m1", "FAILED", id: "late")
         #expect(await h.state("r")["with_message"] == .integer(1))
     }

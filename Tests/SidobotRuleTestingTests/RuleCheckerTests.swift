@@ -1,5 +1,6 @@
 import Foundation
-@testable import SidobotEngine
+@testable import SidobotRuleTesting
+import SidobotEngine
 import Testing
 
 @Suite("sidobot check")

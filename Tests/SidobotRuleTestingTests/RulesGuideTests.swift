@@ -1,5 +1,6 @@
 import Foundation
-@testable import SidobotEngine
+@testable import SidobotRuleTesting
+import SidobotEngine
 import Testing
 
 /// Every fenced block of docs/RULES.md is exercised, by the marker in the comment before it

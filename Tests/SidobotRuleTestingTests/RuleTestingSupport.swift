@@ -1,5 +1,6 @@
 import Foundation
-@testable import SidobotEngine
+@testable import SidobotRuleTesting
+import SidobotEngine
 import Synchronization
 
 /// A temporary folder named `rules` (so paths show as `rules/NAME.lua`), removed on deinit.
@@ -38,4 +39,4 @@ func runRuleTests(in folder: String, filter: String? = nil) async -> (RuleTestSu
 
 /// The repository root (this file is Tests/SidobotEngineTests/RuleTesting/…).
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()

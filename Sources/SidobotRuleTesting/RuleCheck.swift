@@ -1,5 +1,6 @@
 import Foundation
 import LuaSandbox
+import SidobotEngine
 
 /// What `sidobot check` reports about one rule file.
 public struct RuleCheck: Sendable, Hashable {
@@ -27,67 +28,35 @@ public struct RuleCheck: Sendable, Hashable {
     public var hint: String?
 
     public var loaded: Bool { error == nil }
-}
 
-extension Engine {
-    /// Loads every rule of the rules folder in its sandbox without starting the engine (no data
-    /// folder is read, nothing is sent) and reports what each registers: for `sidobot check`.
-    /// Each rule's Lua state is closed afterwards.
-    public func checkRules(now: UnixTime) async -> (checks: [RuleCheck], folderError: RuleLoadError?) {
-        let loaded: [(file: (name: String, path: String), result: Result<LoadedRule, RuleLoadError>)]
-        do {
-            loaded = try await rules.loadEach()
-        } catch {
-            guard case .rules(let errors) = error, let first = errors.first else { return ([], nil) }
-            return ([], first)
-        }
-        var checks: [RuleCheck] = []
-        for (file, result) in loaded {
-            switch result {
-            case .success(let rule):
-                let registration = rule.registration
-                let schedules = registration.schedules.map { schedule in
-                    let zone = (schedule.schedule as? CronSchedule)?.timeZone ?? TimeZone(identifier: "UTC")!
-                    var next: [String] = []
-                    var cursor = now
-                    while next.count < 3, let fire = schedule.schedule.nextFire(after: cursor) {
-                        next.append(fire.formatted(in: zone))
-                        cursor = fire
-                    }
-                    return RuleCheck.Schedule(key: schedule.key, timeZone: zone.identifier, next: next)
-                }
-                checks.append(RuleCheck(
-                    name: rule.name, path: rule.displayPath, description: registration.description,
-                    handlers: registration.eventNames.filter { !$0.hasPrefix("hook.") },
-                    hooks: registration.eventNames.filter { $0.hasPrefix("hook.") }.map { String($0.dropFirst(5)) },
-                    schedules: schedules, error: nil, hint: nil))
-                rule.state.close()
-            case .failure(let error):
-                checks.append(RuleCheck(name: file.name, path: RuleLoader.displayPath(file.path), description: nil, handlers: [],
-                                        hooks: [], schedules: [], error: error, hint: RuleHints.hint(for: error.message)))
+    /// The check of a rule that loaded: its schedules' next three fire times from `now`.
+    init(_ rule: RuleDescription, now: UnixTime) {
+        name = rule.name
+        path = rule.path
+        description = rule.description
+        handlers = rule.events.filter { !$0.hasPrefix("hook.") }
+        hooks = rule.events.filter { $0.hasPrefix("hook.") }.map { String($0.dropFirst(5)) }
+        schedules = rule.schedules.map { key, schedule in
+            let zone = (schedule as? CronSchedule)?.timeZone ?? TimeZone(identifier: "UTC")!
+            var next: [String] = []
+            var cursor = now
+            while next.count < 3, let fire = schedule.nextFire(after: cursor) {
+                next.append(fire.formatted(in: zone))
+                cursor = fire
             }
+            return Schedule(key: key, timeZone: zone.identifier, next: next)
         }
-        return (checks, nil)
     }
 
-    /// Fires what fell due while no engine ran, at the current time (so late policies apply), as
-    /// the real-clock scheduler does first thing after a start. For `sidobot test` after `t.restart`.
-    func fireOverdue() {
-        fireDue(now: clock.now())
-    }
-
-    /// Raises a custom event as if a rule had called `emit(name, payload)` (`t.emit` in tests);
-    /// `fromRule` is nil: it comes from the test.
-    func injectCustomEvent(name: String, payload: LuaValue) throws(EngineError) -> String {
-        let event = EngineEvent(id: "e-\(UUID().uuidString.lowercased())", kind: .custom(name: name, payload: payload, fromRule: nil),
-                                at: clock.now())
-        do {
-            try store.commit(.eventAccepted(event, dedupe: false, movesLedger: true))
-        } catch {
-            throw .journal(error)
-        }
-        inbox.append(event)
-        return event.id
+    /// The check of a rule that did not load.
+    init(name: String, path: String, error: RuleLoadError) {
+        self.name = name
+        self.path = path
+        handlers = []
+        hooks = []
+        schedules = []
+        self.error = error
+        hint = RuleHints.hint(for: error.message)
     }
 }
 

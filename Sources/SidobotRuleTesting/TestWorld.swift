@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import LuaSandbox
 import Sidobe
+import SidobeTesting
+@_spi(RuleTesting) import SidobotEngine
 import Synchronization
 
 /// One test's world: a temporary rules folder and data folder, a virtual clock, a fake Sidobe, and
@@ -12,8 +14,8 @@ final class TestWorld {
     let root: URL
     let rulesFolder: String
     let dataFolder: String
-    let clock = VirtualClock()
-    let sidobe: ScriptedSidobe
+    let clock: VirtualClock
+    let sidobe: TestSidobe
     let logs = CapturedLogs()
     private(set) var engine: Engine?
     private var loaded: [String]?
@@ -27,7 +29,9 @@ final class TestWorld {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("sidobot-test-\(UUID().uuidString.lowercased())")
         rulesFolder = root.appendingPathComponent("rules").path
         dataFolder = root.appendingPathComponent("data").path
-        sidobe = ScriptedSidobe(clock: clock)
+        let clock = VirtualClock()
+        self.clock = clock
+        sidobe = TestSidobe(now: { clock.now().date })
     }
 
     /// `t.rule(name, source)`: a rule written in the test, loaded with the others.

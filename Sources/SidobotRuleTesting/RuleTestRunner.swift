@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import LuaSandbox
 import Sidobe
+import SidobeTesting
+import SidobotEngine
 
 /// The outcome of one `test(name, fn)`.
 public struct RuleTestResult: Sendable, Hashable {
@@ -26,7 +28,7 @@ public struct RuleTestSummary: Sendable {
 ///
 /// Each test file runs in its own sandboxed Lua state holding the test API (`test`, `t.*`); each
 /// `test(name, fn)` gets a fresh ``Engine`` over a fresh temporary data folder, a fresh
-/// ``VirtualClock`` and a fresh ``ScriptedSidobe``. The test API's functions that drive the engine
+/// ``VirtualClock`` and a fresh ``TestSidobe``. The test API's functions that drive the engine
 /// are asynchronous host functions: the test's coroutine is suspended while the engine works,
 /// and resumed once every handler run the action caused has finished (`Engine.settle()`).
 public actor RuleTestRunner {
@@ -73,7 +75,7 @@ public actor RuleTestRunner {
 
     /// Runs one test file.
     public func runFile(_ path: String, filter: String? = nil) async -> [RuleTestResult] {
-        let display = RuleLoader.displayPath(path)
+        let display = RuleFiles.displayPath(path)
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let defaultRule = stem.hasSuffix("_test") ? String(stem.dropLast(5)) : stem
         func loadFailure(_ text: String) -> [RuleTestResult] {
@@ -259,7 +261,7 @@ public actor RuleTestRunner {
             let now = world.clock.now()
             return [.array(await engine.pendingTimers().filter { rule == nil || $0.rule == rule }.map { timer -> LuaValue in
                 .object(["id": .string(timer.id.description), "rule": .string(timer.rule), "name": .string(timer.name),
-                         "payload": timer.payload, "due": EventFields.seconds(timer.due),
+                         "payload": timer.payload, "due": timer.due.luaSeconds,
                          "in_seconds": .double(timer.due.secondsValue - now.secondsValue)])
             })]
         }
@@ -283,9 +285,9 @@ public actor RuleTestRunner {
             let fields: [String: LuaValue]
             if case .string(let code) = arguments.value(at: 0) { fields = ["code": .string(code)] } else { fields = try Self.options(arguments, at: 0) }
             let code = fields["code"]?.stringValue ?? "UNAVAILABLE"
-            guard let error = ScriptedSidobe.error(code: code, message: fields["message"]?.stringValue,
+            guard let error = TestSidobe.error(code: code, message: fields["message"]?.stringValue,
                                                    httpStatus: fields["http_status"]?.int64Value.map { Int($0) }) else {
-                throw LuaHostError("t.sidobe.fail_next: unknown code '\(code)'; one of \(ScriptedSidobe.errorCodes.joined(separator: ", "))")
+                throw LuaHostError("t.sidobe.fail_next: unknown code '\(code)'; one of \(TestSidobe.errorCodes.joined(separator: ", "))")
             }
             for _ in 0..<max(1, Int(fields["times"]?.int64Value ?? 1)) { world.sidobe.script(.failure(error)) }
             return []
@@ -392,10 +394,10 @@ public actor RuleTestRunner {
         return MessageStatus(rawValue: text)
     }
 
-    static func sendValue(_ send: ScriptedSidobe.Send) -> LuaValue {
+    static func sendValue(_ send: TestSidobe.Send) -> LuaValue {
         var fields: [String: LuaValue] = [
             "id": .string(send.id), "phone": .string(send.message.phone), "message_type": .string(send.message.messageType.rawValue),
-            "is_async": .bool(send.message.isAsync), "status": .string(send.status.rawValue), "at": EventFields.seconds(send.at),
+            "is_async": .bool(send.message.isAsync), "status": .string(send.status.rawValue), "at": UnixTime(send.at).luaSeconds,
         ]
         switch send.message.content {
         case .text(let text): fields["message"] = .string(text)

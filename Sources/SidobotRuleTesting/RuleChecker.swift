@@ -1,5 +1,7 @@
 import Foundation
 import LuaSandbox
+import SidobeTesting
+import SidobotEngine
 
 /// `sidobot check`: loads every rule of a folder in the sandbox, without starting the engine
 /// (no data folder, no network), and reports what each registers, or why it does not load.
@@ -16,9 +18,18 @@ public enum RuleChecker {
     public static func check(folder: String, now: UnixTime = UnixTime(Date())) async -> Report {
         let clock = VirtualClock(start: now)
         let engine = Engine(configuration: EngineConfiguration(rulesFolder: folder, dataFolder: nil),
-                            sidobe: ScriptedSidobe(clock: clock), clock: clock)
-        let (checks, folderError) = await engine.checkRules(now: now)
-        return Report(checks: checks, folderError: folderError)
+                            sidobe: TestSidobe(now: { clock.now().date }), clock: clock)
+        switch await engine.describeRules() {
+        case .failure(let error):
+            return Report(checks: [], folderError: error)
+        case .success(let rules):
+            return Report(checks: rules.map { name, path, rule in
+                switch rule {
+                case .success(let description): RuleCheck(description, now: now)
+                case .failure(let error): RuleCheck(name: name, path: path, error: error)
+                }
+            }, folderError: nil)
+        }
     }
 
     /// The report as printed:
