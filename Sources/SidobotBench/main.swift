@@ -39,6 +39,10 @@ let modes: [BenchMode] = [
         summary: "1M state keys: snapshot time, the longest acceptance stall during one, restore time",
         run: SnapshotBench.main),
     BenchMode(
+        name: "ttl",
+        summary: "1M state keys with a TTL: setting them, then sweeping them once expired (the expiry heap)",
+        run: TTLBench.main),
+    BenchMode(
         name: "pacing",
         summary: "sends against the simulator limited to 50 requests/s: achieved rate and 429s",
         run: PacingBench.main),

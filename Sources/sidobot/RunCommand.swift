@@ -61,21 +61,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("confirm-status"), help: "Confirm a FAILED webhook with GET whatsapp-messages/:id before accepting it (the signature does not cover the body).")
     var confirmStatus = false
 
-    @Option(name: .customLong("sim-failing-phone"), help: "With --simulate: a phone whose sends always end FAILED (repeatable).")
-    var simFailingPhones: [String] = []
-
-    @Option(name: .customLong("sim-failure-rate"), help: "With --simulate: fraction (0...1) of sends that end FAILED.")
-    var simFailureRate: Double = 0
-
-    @Option(name: .customLong("sim-async-delay-ms"), help: "With --simulate: milliseconds before an async send's status webhook.")
-    var simAsyncDelayMilliseconds: Int = 500
-
-    @Option(name: .customLong("sim-seed"), help: "With --simulate: seed for the simulator's random decisions.")
-    var simSeed: UInt64 = 1
+    @OptionGroup(title: "Simulator, with --simulate (docs/SIMULATOR.md)")
+    var simulator: SimulatorOptions<PrefixedSimulatorNames>
 
     func validate() throws {
-        if !(0...1).contains(simFailureRate) { throw ValidationError("--sim-failure-rate must be between 0 and 1") }
-        if simAsyncDelayMilliseconds < 0 { throw ValidationError("--sim-async-delay-ms cannot be negative") }
         if !(snapshotInterval > 0) { throw ValidationError("--snapshot-interval must be positive") }
         if !(shutdownDeadline >= 0) { throw ValidationError("--shutdown-deadline cannot be negative") }
         if !(sendRate > 0) { throw ValidationError("--send-rate must be positive (sends per second)") }
@@ -104,7 +93,7 @@ struct RunCommand: AsyncParsableCommand {
         guard FileManager.default.isReadableFile(atPath: rules) else {
             throw ConfigurationError("the rules folder '\(rules)' cannot be read (--rules)")
         }
-        if !simulate && (!simFailingPhones.isEmpty || simFailureRate > 0) {
+        if !simulate && simulator.injectsFailures {
             throw ConfigurationError("--sim-* options need --simulate")
         }
         let key: SecretKey
@@ -114,24 +103,18 @@ struct RunCommand: AsyncParsableCommand {
             key = try Environment.secretKey(neededFor: "sidobot run (or use --simulate to run against the built-in simulator)")
         }
 
-        var simulator: SidobeSimulator?
+        var inProcess: SidobeSimulator?
         var baseURL = apiBase
         if simulate {
-            var faults = FaultInjection()
-            faults.seed = simSeed
-            faults.failureRate = simFailureRate
-            faults.failingPhones = Set(simFailingPhones)
             var configuration = SimulatorConfiguration(secretKey: key, webhookURL: nil)
-            configuration.asyncDeliveryDelay = .milliseconds(simAsyncDelayMilliseconds)
-            configuration.faults = faults
-            if let problem = faults.problem { throw ConfigurationError(problem) }
+            try self.simulator.apply(to: &configuration)
             let started = SidobeSimulator(configuration: configuration, logger: Logger(label: "sidobe.simulator"))
             do {
                 try await started.start(host: "127.0.0.1", port: 0)
             } catch {
                 throw ConfigurationError("cannot start the simulator: \(error)")
             }
-            simulator = started
+            inProcess = started
             baseURL = started.baseURL
         }
 
@@ -160,7 +143,7 @@ struct RunCommand: AsyncParsableCommand {
         let webhookHost = Self.loopbackHost(for: address.host)
         let adminAPI = serverConfiguration.adminToken == nil ? "off (SIDOBOT_ADMIN_TOKEN not set)" : "on"
         let sidobeShown = simulate ? "simulator at \(baseURL)" : baseURL
-        let inProcessSimulator = simulator
+        let inProcessSimulator = inProcess
         var services = server.services { port in
             let shown = address.host.contains(":") ? "[\(address.host)]" : address.host
             logger.info("sidobot listening on http://\(shown):\(port)", metadata: [
@@ -172,7 +155,7 @@ struct RunCommand: AsyncParsableCommand {
                 await simulator.setWebhookURL("http://\(webhookHost):\(port)/webhooks/sidobe")
             }
         }
-        if let simulator {
+        if let simulator = inProcess {
             // First in the group, so it stops last: after the engine wrote its final snapshot.
             services.insert(ShutdownHookService { await simulator.stop() }, at: 0)
         }
@@ -180,10 +163,10 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as EngineStartError {
-            await simulator?.stop()
+            await inProcess?.stop()
             throw ConfigurationError(error.description.replacingOccurrences(of: "\n", with: "; "))
         } catch {
-            await simulator?.stop()
+            await inProcess?.stop()
             printError("error: \(error)")
             throw ExitCode.failure
         }

@@ -149,3 +149,5 @@ struct RouteTable<Handler> {
         }
     }
 }
+
+extension RouteTable.Rule: Sendable where Handler: Sendable {}

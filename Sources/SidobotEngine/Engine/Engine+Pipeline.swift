@@ -151,7 +151,7 @@ extension Engine {
     /// missed while the engine was down, when the schedule catches up.
     func registerSchedules(of rule: LoadedRule, now: UnixTime) {
         let fired = store.data.schedules
-        let missed = scheduler.register(rule: rule.name, schedules: rule.registration.schedules,
+        let missed = scheduler.register(rule: rule.name, schedules: rule.registration.schedules.map(\.spec),
                                         lastFired: { fired["\(rule.name)/\($0)"] }, now: now)
         for due in missed { fire(due, now: now) }
     }

@@ -114,6 +114,9 @@ struct RuleSchedule {
     var schedule: any FireSchedule
     var function: LuaFunction
     var catchUp: Bool
+
+    /// What the scheduler keeps of it.
+    var spec: ScheduleSpec { ScheduleSpec(key: key, schedule: schedule, catchUp: catchUp) }
 }
 
 /// Counters kept per rule.

@@ -1,4 +1,5 @@
 import HashTreeCollections
+import HeapModule
 import LuaSandbox
 
 /// One value in a rule's state, with its expiry.
@@ -26,7 +27,7 @@ public struct RuleStateStore: Sendable {
     public private(set) var rules: [String: TreeDictionary<String, StateEntry>] = [:]
     /// Keys set with a TTL, by expiry: sweeping costs the expired keys, not a scan of every key.
     /// An entry whose key was set again since is stale and skipped. Derived (not in snapshots).
-    private var expiries = ExpiryHeap()
+    private var expiries = Heap<Expiry>()
 
     public init() {}
 
@@ -40,7 +41,7 @@ public struct RuleStateStore: Sendable {
         // An unchanged expiry is in the heap already: `state.incr` on a counter with a TTL keeps it,
         // and a million increments must not leave a million heap entries behind.
         if let expiry = entry.expiresAt, old?.expiresAt != expiry {
-            expiries.push(.init(at: expiry.milliseconds, rule: rule, key: key))
+            expiries.insert(Expiry(at: expiry.milliseconds, rule: rule, key: key))
         }
     }
 
@@ -67,8 +68,8 @@ public struct RuleStateStore: Sendable {
     @discardableResult
     public mutating func sweep(now: UnixTime) -> Int {
         var removed = 0
-        while let top = expiries.top, top.at <= now.milliseconds {
-            expiries.pop()
+        while let top = expiries.min, top.at <= now.milliseconds {
+            expiries.removeMin()
             // Only if the key still holds the value that expiry belonged to.
             guard let entry = rules[top.rule]?[top.key], entry.expiresAt?.milliseconds == top.at, !entry.isLive(at: now) else { continue }
             rules[top.rule]?.removeValue(forKey: top.key)
@@ -82,7 +83,7 @@ public struct RuleStateStore: Sendable {
     /// to itself, so writing after the copy copies nothing).
     var snapshotCopy: RuleStateStore {
         var copy = self
-        copy.expiries = ExpiryHeap()
+        copy.expiries = Heap()
         return copy
     }
 
@@ -93,43 +94,14 @@ public struct RuleStateStore: Sendable {
     var expiryHeapCount: Int { expiries.count }
 }
 
-/// A binary min-heap of TTL expiries.
-struct ExpiryHeap: Sendable {
-    struct Entry: Sendable {
-        var at: Int64
-        var rule: String
-        var key: String
-    }
+/// A key set with a TTL, ordered by when it expires (swift-collections' `Heap` keeps them: it
+/// measured faster than the hand-written binary heap it replaced, docs/PERFORMANCE.md).
+struct Expiry: Comparable, Sendable {
+    var at: Int64
+    var rule: String
+    var key: String
 
-    private var items: [Entry] = []
-
-    var top: Entry? { items.first }
-    var count: Int { items.count }
-
-    mutating func push(_ entry: Entry) {
-        items.append(entry)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child].at < items[parent].at else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() {
-        guard !items.isEmpty else { return }
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < items.count, items[left].at < items[smallest].at { smallest = left }
-            if right < items.count, items[right].at < items[smallest].at { smallest = right }
-            guard smallest != parent else { return }
-            items.swapAt(parent, smallest)
-            parent = smallest
-        }
-    }
+    static func < (a: Expiry, b: Expiry) -> Bool { a.at < b.at }
+    /// Ordering only: two expiries at the same time are equal for the heap.
+    static func == (a: Expiry, b: Expiry) -> Bool { a.at == b.at }
 }

@@ -8,8 +8,16 @@ protocol TimerSource: AnyObject {
     func takeDueTimer(now: UnixTime) -> TimerRecord?
 }
 
+/// A schedule as the scheduler keeps it: its key in its rule, when it fires, and whether ticks
+/// missed while the engine was down run once when it comes back.
+struct ScheduleSpec {
+    var key: String
+    var schedule: any FireSchedule
+    var catchUp: Bool
+}
+
 /// Something the scheduler found due.
-enum DueEvent {
+enum DueEvent: Equatable {
     /// A timer fell due; `decision` says whether its late policy lets it fire.
     case timer(TimerRecord, TimerLateDecision)
     /// A schedule's tick at `tick`.
@@ -47,7 +55,7 @@ final class Scheduler {
     /// next fire time comes from when it last fired (`lastFired`, by key): a tick missed while the
     /// engine was down is returned to run now when the schedule catches up, and skipped (logged)
     /// when it does not.
-    func register(rule: String, schedules registered: [RuleSchedule], lastFired: (String) -> UnixTime?, now: UnixTime) -> [DueEvent] {
+    func register(rule: String, schedules registered: [ScheduleSpec], lastFired: (String) -> UnixTime?, now: UnixTime) -> [DueEvent] {
         var entries: [Entry] = []
         var due: [DueEvent] = []
         for schedule in registered {

@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import LuaSandbox
+import Sidobe
+import SidobeTesting
+@testable import SidobotEngine
+import Testing
+
+/// The intake alone (no engine), and the seam it gives the engine: acknowledging never waits for Lua.
+@Suite("Intake")
+struct IntakeTests {
+    static func webhook(_ id: String, message: String = "m1", status: MessageStatus = .failed) -> WebhookEvent {
+        WebhookEvent(id: id, createdAt: "2026-01-01T00:00:00+07:00", payload: .messageStatus(
+            MessageStatusUpdate(whatsappMessageID: message, status: status, sendAt: "2026-01-01T00:00:00+07:00", messageType: .text)))
+    }
+
+    static func intake(_ contents: MemoryJournal.Contents) -> Intake {
+        Intake(durability: .inMemory(contents), clock: VirtualClock(), dedupeRetention: 86_400, logger: .init(label: "test"))
+    }
+
+    @Test("webhooks are journaled before they are answered, once: a redelivery is a duplicate and is written nowhere")
+    func dedupe() async throws {
+        let contents = MemoryJournal.Contents()
+        let intake = Self.intake(contents)
+        #expect(try await intake.acceptWebhook(Self.webhook("a")) == .accepted(eventID: "a"))
+        #expect(contents.lines.count == 1)
+        #expect(contents.lines[0].contains(#""moves_ledger":false"#), "the engine records what the status does to the ledger")
+        #expect(try await intake.acceptWebhook(Self.webhook("a")) == .duplicate(eventID: "a"))
+        let unknown = WebhookEvent(id: "u", createdAt: "x", payload: .unknown(type: "DEVICE_STATUS"))
+        #expect(try await intake.acceptWebhook(unknown) == .ignored(eventID: "u", type: "DEVICE_STATUS"))
+        #expect(contents.lines.count == 1)
+        #expect(intake.takeAccepted().map(\.id) == ["a"])
+        #expect(intake.takeAccepted().isEmpty)
+        #expect(intake.hasSeen("a") && !intake.hasSeen("u"))
+    }
+
+    @Test("webhooks accepted together are one journal record, in order, and reach the engine in that order")
+    func groupCommit() async throws {
+        let contents = MemoryJournal.Contents()
+        let intake = Self.intake(contents)
+        let ids = (0..<50).map { "w\($0)" }
+        let outcomes = try await intake.acceptWebhooks(ids.map { Self.webhook($0) } + [Self.webhook("w3")])
+        #expect(outcomes.last == .duplicate(eventID: "w3"))
+        #expect(contents.appends == 1 && contents.lines.count == 1)
+        #expect(intake.takeAccepted().map(\.id) == ids)
+    }
+
+    @Test("concurrent acceptances share writes, and every one is answered")
+    func concurrentAcceptances() async throws {
+        let contents = MemoryJournal.Contents()
+        let intake = Self.intake(contents)
+        let answers = try await withThrowingTaskGroup(of: WebhookAcceptance.self) { group in
+            for n in 0..<200 { group.addTask { try await intake.acceptWebhook(Self.webhook("c\(n)")) } }
+            return try await group.reduce(into: [WebhookAcceptance]()) { $0.append($1) }
+        }
+        #expect(answers.count == 200)
+        #expect(Set(intake.takeAccepted().map(\.id)) == Set((0..<200).map { "c\($0)" }))
+        #expect(contents.appends <= 200)
+        #expect(contents.sequences == Array(1...UInt64(contents.lines.count)))
+    }
+
+    @Test("a failed write answers its webhooks with an error; their record is written by the next write")
+    func failedWrite() async throws {
+        let contents = MemoryJournal.Contents()
+        let intake = Self.intake(contents)
+        contents.failNextAppend()
+        await #expect(throws: EngineError.self) { try await intake.acceptWebhook(Self.webhook("f1")) }
+        // The redelivery finds it remembered, and waits for the retried write.
+        #expect(try await intake.acceptWebhook(Self.webhook("f1")) == .duplicate(eventID: "f1"))
+        #expect(contents.lines.count == 1 && contents.lines[0].contains("f1"))
+    }
+
+    @Test("hooks are journaled with their body decoded as JSON, or kept as text")
+    func hooks() async throws {
+        let contents = MemoryJournal.Contents()
+        let intake = Self.intake(contents)
+        _ = try await intake.acceptHook(name: "ping", body: Array(#"{"n":1}"#.utf8), contentType: "application/json")
+        _ = try await intake.acceptHook(name: "ping", body: Array("plain".utf8), contentType: "text/plain")
+        let bodies = intake.takeAccepted().compactMap { event -> LuaValue? in
+            if case .hook(_, let body, _) = event.kind { return body }
+            return nil
+        }
+        #expect(bodies == [.object(["n": .integer(1)]), .string("plain")])
+    }
+
+    /// Yields every log message, so a test can wait for one instead of for time.
+    struct SignallingLogHandler: LogHandler {
+        let messages: AsyncStream<String>.Continuation
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { messages.yield(event.message.description) }
+    }
+
+    @Test("a webhook is acknowledged while a handler holds the engine")
+    func acknowledgementDoesNotWaitForLua() async throws {
+        let h = try EngineHarness(persistent: false)
+        h.configuration.limits.instructionsPerRun = 4_000_000_000
+        h.configuration.limits.timePerRun = .seconds(300)
+        try h.rule("slow", """
+            on("hook.slow", function(ev)
+              log.info("slow handler started")
+              local x = 0
+              for i = 1, 200000000 do x = x + i end
+              sidobe.send { phone = "+628123123123", message = "done" }
+            end)
+            """)
+        let (messages, continuation) = AsyncStream.makeStream(of: String.self)
+        let logger = Logger(label: "test") { _ in SignallingLogHandler(messages: continuation) }
+        let sidobe = TestSidobe()
+        let engine = Engine(configuration: h.configuration, sidobe: sidobe, clock: h.clock, logger: logger)
+        try await engine.start()
+        _ = try await engine.acceptHook(name: "slow", body: [], contentType: "text/plain")
+        // Once the handler is in its loop, the engine's executor is busy until the loop ends.
+        for await message in messages where message == "slow handler started" { break }
+        _ = try await engine.acceptWebhook(Self.webhook("during"))
+        let acknowledged = Date()
+        await engine.settle()
+        let sent = try #require(sidobe.sends.first)
+        #expect(acknowledged < sent.at, "the webhook was answered only after the slow handler ended")
+        try await engine.shutdown()
+    }
+}
