@@ -1,6 +1,6 @@
 // swift-tools-version:6.2
 // Sidobot: a Lua rule engine for WhatsApp messaging through the Sidobe API v1.
-// The target layout follows DESIGN.md §1: one target per concern, and the
+// The target layout follows docs/ARCHITECTURE.md: one target per concern, and the
 // lower targets never import the upper ones.
 import PackageDescription
 

@@ -1,4 +1,4 @@
-/// Resource limits of a ``LuaState`` (defaults: DESIGN §2).
+/// Resource limits of a ``LuaState`` (defaults: docs/LUASANDBOX.md).
 ///
 /// The memory ceiling applies to the whole state at all times. The
 /// instruction budget and the wall-clock deadline apply to each run
@@ -24,7 +24,7 @@ public struct LuaLimits: Sendable, Equatable {
     /// charged and the deadline checked then. Default 1,000.
     public var hookInterval: Int
 
-    /// Creates limits; every parameter defaults to DESIGN §2's value.
+    /// Creates limits; every parameter defaults to the documented value (docs/LUASANDBOX.md).
     public init(
         memoryBytes: Int = 64 * 1024 * 1024,
         instructionsPerRun: Int = 10_000_000,
@@ -43,7 +43,7 @@ public struct LuaLimits: Sendable, Equatable {
         self.hookInterval = hookInterval
     }
 
-    /// DESIGN §2 defaults: 64 MiB, 10,000,000 instructions, 30 s per run.
+    /// The documented defaults (docs/LUASANDBOX.md): 64 MiB, 10,000,000 instructions, 30 s per run.
     public static let `default` = LuaLimits()
 
     var timeNanoseconds: UInt64 {

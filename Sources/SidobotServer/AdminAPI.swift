@@ -4,7 +4,7 @@ import LuaSandbox
 import SidobotEngine
 
 extension SidobotHTTPServer {
-    /// `/api/...` (DESIGN §6), behind `Authorization: Bearer SIDOBOT_ADMIN_TOKEN`.
+    /// `/api/...` (docs/OPERATING.md), behind `Authorization: Bearer SIDOBOT_ADMIN_TOKEN`.
     func addAdminRoutes(to router: Router<BasicRequestContext>) {
         router.get("/api/rules") { request, _ in
             await self.admin(request) { engine in

@@ -2,7 +2,7 @@ import Foundation
 import LuaSandbox
 import SidobotEngine
 
-// The JSON bodies of the admin API (DESIGN §6): snake_case keys, times as ISO 8601 UTC text.
+// The JSON bodies of the admin API (docs/OPERATING.md): snake_case keys, times as ISO 8601 UTC text.
 // They are Codable both ways so `sidobot trace` (and tests) decode exactly what the server encodes.
 
 /// `{"error": "..."}`: every error answer.

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Sidobe
 
-/// How the HTTP service runs (DESIGN §6).
+/// How the HTTP service runs (docs/OPERATING.md).
 public struct ServerConfiguration: Sendable {
     /// The address to listen on; port 0 picks a free port.
     public var host: String

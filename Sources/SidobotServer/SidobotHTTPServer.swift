@@ -5,7 +5,7 @@ import ServiceLifecycle
 import Sidobe
 import SidobotEngine
 
-/// The engine as an HTTP service (DESIGN §5–6): webhook ingress, hooks, health, metrics and the
+/// The engine as an HTTP service (docs/OPERATING.md): webhook ingress, hooks, health, metrics and the
 /// admin API, with the engine's lifecycle tied to swift-service-lifecycle.
 ///
 /// ```swift

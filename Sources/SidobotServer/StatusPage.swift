@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import SidobotEngine
 
-// The status page (`GET /ui`, issue 9) and the two admin endpoints it needs beyond DESIGN §6:
+// The status page (`GET /ui`) and the two admin endpoints it needs beyond the admin API of docs/OPERATING.md:
 // `GET /api/overview` (the numbers at the top of the page) and `GET /api/messages?limit=N`
 // (recent messages with their status history). The page is static: it holds no data and no
 // secret, so it is served without the token; everything it shows comes from `/api/…` with the

@@ -7,7 +7,7 @@ import SidobeSimulator
 import SidobotEngine
 import SidobotServer
 
-/// `sidobot run`: the engine as a long-running HTTP service (DESIGN §5–6, docs/OPERATING.md).
+/// `sidobot run`: the engine as a long-running HTTP service (docs/OPERATING.md).
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The `sidobot` command line: one subcommand per job (DESIGN §6).
+/// The `sidobot` command line: one subcommand per job (docs/OPERATING.md).
 @main
 struct Sidobot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import LuaSandbox
 
-/// The table a handler receives as `ev` (DESIGN §3), one per event kind.
+/// The table a handler receives as `ev` (docs/RULES.md), one per event kind.
 enum EventFields {
     static func fields(of event: EngineEvent, ledger: MessageLedger) -> [(String, LuaValue)] {
         switch event.kind {

@@ -1,4 +1,4 @@
-/// Where the engine's records and snapshots are kept (DESIGN §4): an append-only log of JSON
+/// Where the engine's records and snapshots are kept (docs/ENGINE.md#durability): an append-only log of JSON
 /// lines, one record each, and a store for the latest snapshot.
 ///
 /// ``FileJournal`` keeps them in the data folder (`journal.jsonl`, `snapshot.json`); another

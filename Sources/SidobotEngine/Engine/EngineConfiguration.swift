@@ -1,6 +1,6 @@
 import LuaSandbox
 
-/// How an engine runs. The defaults are the documented ones (DESIGN §2–5).
+/// How an engine runs. The defaults are the documented ones (docs/ENGINE.md, docs/LUASANDBOX.md).
 public struct EngineConfiguration: Sendable {
     /// The folder of `*.lua` rules.
     public var rulesFolder: String

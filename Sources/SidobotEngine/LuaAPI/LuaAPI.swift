@@ -2,7 +2,7 @@ import Logging
 import LuaSandbox
 import Sidobe
 
-/// The Lua API v1 (DESIGN §3), installed module by module into each rule's state.
+/// The Lua API v1 (docs/RULES.md), installed module by module into each rule's state.
 ///
 /// Synchronous functions (`state.*`, `timer.*`, `emit`, `log.*`, `json.*`, `now`) run on the
 /// engine's executor inside the Lua call; `sidobe.*` functions are asynchronous: the handler's
