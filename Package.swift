@@ -147,7 +147,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "LuaSandboxTests", dependencies: ["LuaSandbox"], swiftSettings: strict),
+        .testTarget(name: "LuaSandboxTests", dependencies: ["LuaSandbox", "CLuaShims"], swiftSettings: strict),
         .testTarget(
             name: "SidobotCLITests",
             dependencies: ["sidobot", "Sidobe", "SidobeSimulator"],

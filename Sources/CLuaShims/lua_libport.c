@@ -1,15 +1,31 @@
 /*
- * Sandboxed ports of Lua 5.4.4 library functions:
- *  - string.find / string.match / string.gmatch / string.gsub (from
- *    lstrlib.c): identical semantics, plus a step counter that charges every
- *    matching step to the run's instruction budget, because the stock C
- *    matcher cannot be interrupted by the count hook (catastrophic
- *    backtracking such as string.rep(".-", 20) .. "b" would hang the state);
- *  - table.insert / table.remove / table.move / table.concat (from
- *    ltablib.c): identical semantics, plus one budget step per element moved,
- *    because their loops run in C and a __len metamethod can make them run
- *    for 2^63 iterations without allocating.
- * Changes are marked "SANDBOX".
+ * Sandboxed ports of Lua library functions, from the Lua 5.4.4 release
+ * (lua-5.4.4.tar.gz, January 2022):
+ *  - string.find / string.match / string.gmatch / string.gsub: the
+ *    "PATTERN MATCHING" section of src/lstrlib.c (with posrelatI from the
+ *    top of that file); identical semantics, plus a step counter that
+ *    charges every matching step to the run's instruction budget, because
+ *    the stock C matcher cannot be interrupted by the count hook
+ *    (catastrophic backtracking such as string.rep(".-", 20) .. "b" would
+ *    hang the state);
+ *  - table.insert / table.remove / table.move / table.concat: tinsert,
+ *    tremove, tmove, tconcat with checktab/checkfield/addfield from
+ *    src/ltablib.c; identical semantics, plus one budget step per element
+ *    moved, because their loops run in C and a __len metamethod can make
+ *    them run for 2^63 iterations without allocating.
+ *
+ * 5.4.4 is the release the stock functions of the state come from: Debian 12
+ * ships it as liblua5.4-dev 5.4.4-3+deb12u1 (lua.h: LUA_VERSION_RELEASE "4";
+ * the library says "$LuaVersion: Lua 5.4.4"), and Debian's patches to it
+ * (the CVE-2022-28805 and CVE-2022-33099 fixes, a symbol export list) do not
+ * touch lstrlib.c or ltablib.c. Tests/LuaSandboxTests/
+ * MatcherDifferentialTests.swift checks the string functions against that
+ * library's own, case by case.
+ *
+ * Every change from upstream code is marked "SANDBOX"; apart from those
+ * the code is upstream's (upstream comments are shortened in places, and
+ * the functions the sandbox installs are renamed sb_str_* / sb_tab_* and
+ * made extern, since they are installed from another file).
  *
  * Original code:
  ******************************************************************************
@@ -39,6 +55,8 @@
 #include <stddef.h>
 #include <string.h>
 
+/* SANDBOX: instead of lprefix.h, lua.h, lauxlib.h and lualib.h (included by
+** sb_internal.h), for sb_charge and SB_STEP_BATCH */
 #include "sb_internal.h"
 
 #if !defined(LUA_MAXCAPTURES)
@@ -47,8 +65,10 @@
 
 #define uchar(c)	((unsigned char)(c))
 
+/* SANDBOX: upstream gets l_unlikely from luaconf.h by defining LUA_LIB,
+** which this file, not part of the Lua library, does not define */
 #if !defined(l_unlikely)
-#define l_unlikely(x)	(__builtin_expect(((x) != 0), 0))
+#define l_unlikely(x)	luai_unlikely(x)
 #endif
 
 /*
@@ -236,7 +256,7 @@ static const char *matchbalance (MatchState *ms, const char *s,
     int e = *(p+1);
     int cont = 1;
     while (++s < ms->src_end) {
-      MS_STEP(ms);
+      MS_STEP(ms);  /* SANDBOX */
       if (*s == e) {
         if (--cont == 0) return s+1;
       }
@@ -251,13 +271,13 @@ static const char *max_expand (MatchState *ms, const char *s,
                                  const char *p, const char *ep) {
   ptrdiff_t i = 0;  /* counts maximum expand for item */
   while (singlematch(ms, s + i, p, ep)) {
-    MS_STEP(ms);
+    MS_STEP(ms);  /* SANDBOX (and the braces) */
     i++;
   }
   /* keeps trying to match with the maximum repetitions */
   while (i>=0) {
     const char *res;
-    MS_STEP(ms);
+    MS_STEP(ms);  /* SANDBOX (and 'res' set apart from its declaration) */
     res = match(ms, (s+i), ep+1);
     if (res) return res;
     i--;  /* else didn't match; reduce 1 repetition to try again */
@@ -270,7 +290,7 @@ static const char *min_expand (MatchState *ms, const char *s,
                                  const char *p, const char *ep) {
   for (;;) {
     const char *res;
-    MS_STEP(ms);
+    MS_STEP(ms);  /* SANDBOX (and 'res' set apart from its declaration) */
     res = match(ms, s, ep+1);
     if (res != NULL)
       return res;
@@ -310,7 +330,10 @@ static const char *match_capture (MatchState *ms, const char *s, int l) {
   size_t len;
   l = check_capture(ms, l);
   len = ms->capture[l].len;
-  MS_STEPS(ms, 1 + len / 64);
+  /* SANDBOX: the comparison is charged by its length, only when it is made:
+  ** a position capture has len (size_t)CAP_POSITION and never fits */
+  if ((size_t)(ms->src_end-s) >= len)
+    MS_STEPS(ms, 1 + len / 64);
   if ((size_t)(ms->src_end-s) >= len &&
       memcmp(ms->capture[l].init, s, len) == 0)
     return s+len;
@@ -322,7 +345,7 @@ static const char *match (MatchState *ms, const char *s, const char *p) {
   if (l_unlikely(ms->matchdepth-- == 0))
     luaL_error(ms->L, "pattern too complex");
   init: /* using goto's to optimize tail recursion */
-  MS_STEP(ms);
+  MS_STEP(ms);  /* SANDBOX */
   if (p != ms->p_end) {  /* end of pattern? */
     switch (*p) {
       case '(': {  /* start capture */
@@ -422,6 +445,7 @@ static const char *match (MatchState *ms, const char *s, const char *p) {
 
 
 
+/* SANDBOX: takes the MatchState whose step counter it charges */
 static const char *lmemfind (MatchState *ms, const char *s1, size_t l1,
                                const char *s2, size_t l2) {
   if (l2 == 0) return s1;  /* empty strings are everywhere */
@@ -431,7 +455,7 @@ static const char *lmemfind (MatchState *ms, const char *s1, size_t l1,
     l2--;  /* 1st char will be checked by 'memchr' */
     l1 = l1-l2;  /* 's2' cannot be found after that */
     while (l1 > 0 && (init = (const char *)memchr(s1, *s2, l1)) != NULL) {
-      MS_STEPS(ms, 1 + l2 / 64);
+      MS_STEPS(ms, 1 + l2 / 64);  /* SANDBOX */
       init++;   /* 1st char is already checked */
       if (memcmp(init, s2+1, l2) == 0)
         return init-1;
@@ -510,7 +534,7 @@ static int nospecials (const char *p, size_t l) {
 static void prepstate (MatchState *ms, lua_State *L,
                        const char *s, size_t ls, const char *p, size_t lp) {
   ms->L = L;
-  ms->steps = SB_STEP_BATCH;
+  ms->steps = SB_STEP_BATCH;  /* SANDBOX */
   ms->matchdepth = MAXCCALLS;
   ms->src_init = s;
   ms->src_end = s + ls;
@@ -536,11 +560,11 @@ static int str_find_aux (lua_State *L, int find) {
   /* explicit request or no special characters? */
   if (find && (lua_toboolean(L, 4) || nospecials(p, lp))) {
     /* do a plain search */
-    MatchState ms;
+    MatchState ms;  /* SANDBOX: only for its step counter */
     const char *s2;
-    prepstate(&ms, L, s, ls, p, lp);
+    prepstate(&ms, L, s, ls, p, lp);  /* SANDBOX */
     s2 = lmemfind(&ms, s + init, ls - init, p, lp);
-    ms_settle(&ms);
+    ms_settle(&ms);  /* SANDBOX */
     if (s2) {
       lua_pushinteger(L, (s2 - s) + 1);
       lua_pushinteger(L, (s2 - s) + lp);
@@ -559,7 +583,7 @@ static int str_find_aux (lua_State *L, int find) {
       const char *res;
       reprepstate(&ms);
       if ((res=match(&ms, s1, p)) != NULL) {
-        ms_settle(&ms);
+        ms_settle(&ms);  /* SANDBOX */
         if (find) {
           lua_pushinteger(L, (s1 - s) + 1);  /* start */
           lua_pushinteger(L, res - s);   /* end */
@@ -569,18 +593,20 @@ static int str_find_aux (lua_State *L, int find) {
           return push_captures(&ms, s1, res);
       }
     } while (s1++ < ms.src_end && !anchor);
-    ms_settle(&ms);
+    ms_settle(&ms);  /* SANDBOX */
   }
   luaL_pushfail(L);  /* not found */
   return 1;
 }
 
 
+/* SANDBOX: upstream's static str_find, extern here */
 int sb_str_find (lua_State *L) {
   return str_find_aux(L, 1);
 }
 
 
+/* SANDBOX: upstream's static str_match, extern here */
 int sb_str_match (lua_State *L) {
   return str_find_aux(L, 0);
 }
@@ -604,15 +630,16 @@ static int gmatch_aux (lua_State *L) {
     reprepstate(&gm->ms);
     if ((e = match(&gm->ms, src, gm->p)) != NULL && e != gm->lastmatch) {
       gm->src = gm->lastmatch = e;
-      ms_settle(&gm->ms);
+      ms_settle(&gm->ms);  /* SANDBOX */
       return push_captures(&gm->ms, src, e);
     }
   }
-  ms_settle(&gm->ms);
+  ms_settle(&gm->ms);  /* SANDBOX */
   return 0;  /* not found */
 }
 
 
+/* SANDBOX: upstream's static gmatch, extern here */
 int sb_str_gmatch (lua_State *L) {
   size_t ls, lp;
   const char *s = luaL_checklstring(L, 1, &ls);
@@ -701,6 +728,7 @@ static int add_value (MatchState *ms, luaL_Buffer *b, const char *s,
 }
 
 
+/* SANDBOX: upstream's static str_gsub, extern here */
 int sb_str_gsub (lua_State *L) {
   size_t srcl, lp;
   const char *src = luaL_checklstring(L, 1, &srcl);  /* subject */
@@ -734,7 +762,7 @@ int sb_str_gsub (lua_State *L) {
     else break;  /* end of subject */
     if (anchor) break;
   }
-  ms_settle(&ms);
+  ms_settle(&ms);  /* SANDBOX */
   if (!changed)  /* no changes? */
     lua_pushvalue(L, 1);  /* return original string */
   else {  /* something changed */
@@ -786,10 +814,11 @@ static void checktab (lua_State *L, int arg, int what) {
 }
 
 
+/* SANDBOX: upstream's static tinsert, extern here */
 int sb_tab_insert (lua_State *L) {
   lua_Integer pos;  /* where to insert new element */
   lua_Integer e = aux_getn(L, 1, TAB_RW);
-  int64_t cnt = 0;
+  int64_t cnt = 0;  /* SANDBOX: steps not charged yet */
   e = luaL_intop(+, e, 1);  /* first empty element */
   switch (lua_gettop(L)) {
     case 2: {  /* called with only 2 arguments */
@@ -803,7 +832,7 @@ int sb_tab_insert (lua_State *L) {
       luaL_argcheck(L, (lua_Unsigned)pos - 1u < (lua_Unsigned)e, 2,
                        "position out of bounds");
       for (i = e; i > pos; i--) {  /* move up elements */
-        TAB_STEP(L, cnt);
+        TAB_STEP(L, cnt);  /* SANDBOX */
         lua_geti(L, 1, i - 1);
         lua_seti(L, 1, i);  /* t[i] = t[i - 1] */
       }
@@ -814,38 +843,40 @@ int sb_tab_insert (lua_State *L) {
     }
   }
   lua_seti(L, 1, pos);  /* t[pos] = v */
-  sb_charge_lazy(L, cnt);
+  sb_charge_lazy(L, cnt);  /* SANDBOX */
   return 0;
 }
 
 
+/* SANDBOX: upstream's static tremove, extern here */
 int sb_tab_remove (lua_State *L) {
   lua_Integer size = aux_getn(L, 1, TAB_RW);
   lua_Integer pos = luaL_optinteger(L, 2, size);
-  int64_t cnt = 0;
+  int64_t cnt = 0;  /* SANDBOX: steps not charged yet */
   if (pos != size)  /* validate 'pos' if given */
     /* check whether 'pos' is in [1, size + 1] */
     luaL_argcheck(L, (lua_Unsigned)pos - 1u <= (lua_Unsigned)size, 1,
                      "position out of bounds");
   lua_geti(L, 1, pos);  /* result = t[pos] */
   for ( ; pos < size; pos++) {
-    TAB_STEP(L, cnt);
+    TAB_STEP(L, cnt);  /* SANDBOX */
     lua_geti(L, 1, pos + 1);
     lua_seti(L, 1, pos);  /* t[pos] = t[pos + 1] */
   }
   lua_pushnil(L);
   lua_seti(L, 1, pos);  /* remove entry t[pos] */
-  sb_charge_lazy(L, cnt);
+  sb_charge_lazy(L, cnt);  /* SANDBOX */
   return 1;
 }
 
 
+/* SANDBOX: upstream's static tmove, extern here */
 int sb_tab_move (lua_State *L) {
   lua_Integer f = luaL_checkinteger(L, 2);
   lua_Integer e = luaL_checkinteger(L, 3);
   lua_Integer t = luaL_checkinteger(L, 4);
   int tt = !lua_isnoneornil(L, 5) ? 5 : 1;  /* destination table */
-  int64_t cnt = 0;
+  int64_t cnt = 0;  /* SANDBOX: steps not charged yet */
   checktab(L, 1, TAB_R);
   checktab(L, tt, TAB_W);
   if (e >= f) {  /* otherwise, nothing to move */
@@ -857,20 +888,20 @@ int sb_tab_move (lua_State *L) {
                   "destination wrap around");
     if (t > e || t <= f || (tt != 1 && !lua_compare(L, 1, tt, LUA_OPEQ))) {
       for (i = 0; i < n; i++) {
-        TAB_STEP(L, cnt);
+        TAB_STEP(L, cnt);  /* SANDBOX */
         lua_geti(L, 1, f + i);
         lua_seti(L, tt, t + i);
       }
     }
     else {
       for (i = n - 1; i >= 0; i--) {
-        TAB_STEP(L, cnt);
+        TAB_STEP(L, cnt);  /* SANDBOX */
         lua_geti(L, 1, f + i);
         lua_seti(L, tt, t + i);
       }
     }
   }
-  sb_charge_lazy(L, cnt);
+  sb_charge_lazy(L, cnt);  /* SANDBOX */
   lua_pushvalue(L, tt);  /* return destination table */
   return 1;
 }
@@ -885,24 +916,25 @@ static void addfield (lua_State *L, luaL_Buffer *b, lua_Integer i) {
 }
 
 
+/* SANDBOX: upstream's static tconcat, extern here */
 int sb_tab_concat (lua_State *L) {
   luaL_Buffer b;
   lua_Integer last = aux_getn(L, 1, TAB_R);
   size_t lsep;
   const char *sep = luaL_optlstring(L, 2, "", &lsep);
   lua_Integer i = luaL_optinteger(L, 3, 1);
-  int64_t cnt = 0;
+  int64_t cnt = 0;  /* SANDBOX: steps not charged yet */
   last = luaL_optinteger(L, 4, last);
   luaL_buffinit(L, &b);
   for (; i < last; i++) {
-    TAB_STEP(L, cnt);
+    TAB_STEP(L, cnt);  /* SANDBOX */
     addfield(L, &b, i);
     luaL_addlstring(&b, sep, lsep);
   }
   if (i == last)  /* add last value (if interval was not empty) */
     addfield(L, &b, i);
   luaL_pushresult(&b);
-  sb_charge_lazy(L, cnt);
+  sb_charge_lazy(L, cnt);  /* SANDBOX */
   return 1;
 }
 

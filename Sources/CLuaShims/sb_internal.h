@@ -81,11 +81,65 @@ static inline SBState *sb_state_of(lua_State *L) {
     return (SBState *)ud;
 }
 
-/* sandbox.c */
+/* Sets t[name] = nil for each name of a NULL-terminated list; t on top. */
+static inline void sb_remove_fields(lua_State *L, const char *const *names) {
+    for (; *names != NULL; names++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, *names);
+    }
+}
+
+/* sb_limits.c */
 void sb_set_abort_at(SBState *S, lua_State *L, int reason);
 int sb_raise_abort(lua_State *L);
 void sb_charge(lua_State *L, int64_t steps);     /* may raise (abort) */
 void sb_charge_lazy(lua_State *L, int64_t steps); /* never raises */
+/* After a protected call inside the sandbox returned `status` (an error
+ * with its value on top): rethrows if the run is aborting. */
+void sb_rethrow_if_aborting(lua_State *L, int status);
+void sb_hook(lua_State *L, lua_Debug *ar);
+void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* sb_state.c */
+/* The arguments of a public entry point's protected work (sb_op). */
+typedef struct {
+    SBState *S;          /* set by sb_op */
+    const char *src;
+    size_t len;
+    const char *chunkname;
+    const char *table;
+    const char *name;
+    int64_t id;
+    int flag;
+    lua_State *co;
+    int result;          /* SB_* the work reports; SB_OK unless it sets it */
+} SBOpArgs;
+
+/* How an entry point treats a state that a limit aborted. */
+enum {
+    SB_OP_LIVE = 0, /* refused (SB_ABORT); a failure that aborts is SB_ABORT */
+    SB_OP_ANY = 1   /* runs anyway (releasing, reading error details); a failure is SB_ERROR */
+};
+
+/* The guard-protect-map of the public entry points: refuses a closed state
+ * (SB_ERROR) and, for SB_OP_LIVE, an aborted one (SB_ABORT); runs op(a)
+ * under lua_pcall on the main thread (op NULL: the guard only); maps an
+ * error raised by op as `mode` says; else returns a->result. */
+int sb_op(SBState *S, lua_CFunction op, SBOpArgs *a, int mode);
+
+/* sb_baselib.c, sb_corolib.c, sb_tablib.c: install the sandboxed functions
+ * over the stock library (already open). Raise on allocation failure. */
+void sb_open_base(lua_State *L);
+void sb_open_coroutine(lua_State *L);
+void sb_open_table(lua_State *L);
+
+/* sb_host.c */
+/* The lua_CFunction behind every host function (upvalues: function id,
+ * is_async, qualified name). */
+int sb_trampoline(lua_State *L);
+/* Answers the pending async host call with a refusal carrying msg, as the
+ * host would through sb_set_host_result. */
+void sb_set_reject(SBState *S, const char *msg);
 
 /* codec.c */
 /* Encodes n values starting at absolute index idx of L into S->out

@@ -199,6 +199,18 @@ public final class LuaState {
         if let l = abortedLimit { throw .unusable(.aborted(l)) }
     }
 
+    /// The status an entry point of CLuaShims returned, mapped the one way every caller maps it:
+    /// `SB_OK` and `expected` (the one code a caller handles itself) come back, `SB_ABORT` throws
+    /// the limit error, anything else throws ``LuaError/host(_:)`` with `failure`.
+    @inline(__always)
+    private func status(
+        _ rc: Int32, expecting expected: Int32 = Int32(SB_OK), else failure: @autoclosure () -> String
+    ) throws(LuaError) -> Int32 {
+        if rc == SB_OK || rc == expected { return rc }
+        if rc == SB_ABORT { throw limitError() }
+        throw .host(failure())
+    }
+
     private func limitError() -> LuaError {
         let limit = abortedLimit ?? .memory
         let src = String(cString: sb_abort_source(S))
@@ -259,21 +271,15 @@ public final class LuaState {
                 sb_load(S, c.baseAddress, c.count, chunkName, id)
             }
         }
-        switch Int(rc) {
-        case Int(SB_OK):
-            chunkNames.insert(chunkName)
-            return LuaFunction(stateID: stateID, id: id)
-        case Int(SB_SYNTAX):
+        if try status(rc, expecting: Int32(SB_SYNTAX), else: "cannot load chunk '\(chunkName)'") == SB_SYNTAX {
             var r = ValueReader(buffer: sb_outbuf(S))
             let msg = r.value().stringValue ?? "syntax error"
             let (chunk, line) = LuaState.position(in: msg, knownChunks: [chunkName])
             throw .script(
                 LuaScriptError(kind: .syntax, message: msg, chunk: chunk ?? chunkName, line: line, traceback: ""))
-        case Int(SB_ABORT):
-            throw limitError()
-        default:
-            throw .host("cannot load chunk '\(chunkName)'")
         }
+        chunkNames.insert(chunkName)
+        return LuaFunction(stateID: stateID, id: id)
     }
 
     /// Loads and runs `source` once (a rule's top level); returns what it
@@ -298,24 +304,19 @@ public final class LuaState {
         try checkUsable()
         var w = writer()
         do { try w.append(value) } catch { throw .conversion(error.error(context: "global '\(name)'")) }
-        switch Int(sb_set_global(S, name)) {
-        case Int(SB_OK): return
-        case Int(SB_ABORT): throw limitError()
-        default: throw .host("cannot set global '\(name)'")
-        }
+        _ = try status(sb_set_global(S, name), else: "cannot set global '\(name)'")
     }
 
     /// Reads global `name` with raw access (never runs `__index`).
     public func global(_ name: String) throws(LuaError) -> LuaValue {
         try checkUsable()
-        switch Int(sb_get_global(S, name)) {
-        case Int(SB_OK):
-            var r = ValueReader(buffer: sb_outbuf(S))
-            return r.value()
-        case Int(SB_CONVERSION): throw cConversionError(context: "global '\(name)'")
-        case Int(SB_ABORT): throw limitError()
-        default: throw .host("cannot read global '\(name)'")
+        if try status(sb_get_global(S, name), expecting: Int32(SB_CONVERSION), else: "cannot read global '\(name)'")
+            == SB_CONVERSION
+        {
+            throw cConversionError(context: "global '\(name)'")
         }
+        var r = ValueReader(buffer: sb_outbuf(S))
+        return r.value()
     }
 
     /// A handle to the function stored in global `name` (raw access), or nil
@@ -323,12 +324,8 @@ public final class LuaState {
     public func function(named name: String) throws(LuaError) -> LuaFunction? {
         try checkUsable()
         let id = allocateHandleID()
-        switch Int(sb_ref_global(S, name, id)) {
-        case Int(SB_OK): return LuaFunction(stateID: stateID, id: id)
-        case Int(SB_BAD_HANDLE): return nil
-        case Int(SB_ABORT): throw limitError()
-        default: throw .host("cannot read global '\(name)'")
-        }
+        let rc = try status(sb_ref_global(S, name, id), expecting: Int32(SB_BAD_HANDLE), else: "cannot read global '\(name)'")
+        return rc == SB_BAD_HANDLE ? nil : LuaFunction(stateID: stateID, id: id)
     }
 
     /// Registers a synchronous host function as global `name`, or as
@@ -366,11 +363,8 @@ public final class LuaState {
         } else {
             rc = sb_register(S, nil, name, Int32(id), async ? 1 : 0)
         }
-        switch Int(rc) {
-        case Int(SB_OK): hostFunctions.append(entry)
-        case Int(SB_ABORT): throw limitError()
-        default: throw .host("cannot register '\(entry.name)'")
-        }
+        _ = try status(rc, else: "cannot register '\(entry.name)'")
+        hostFunctions.append(entry)
     }
 
     /// Called by the C trampoline (through `sb_set_host`).
@@ -466,11 +460,8 @@ public final class LuaState {
         var co: OpaquePointer?
         var ref: Int32 = 0
         let rc = sb_run_prepare(S, function.id, Int32(clamping: count), &co, &ref)
-        switch Int(rc) {
-        case Int(SB_OK): break
-        case Int(SB_BAD_HANDLE): throw .invalidHandle
-        case Int(SB_ABORT): throw limitError()
-        default: throw .host("cannot start a run")
+        if try status(rc, expecting: Int32(SB_BAD_HANDLE), else: "cannot start a run") == SB_BAD_HANDLE {
+            throw .invalidHandle
         }
         let deadline = sb_now_ns() &+ hot.pointee.runTimeNs
         hot.pointee.activeRuns += 1

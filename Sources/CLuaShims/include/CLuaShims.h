@@ -14,6 +14,7 @@
  *    yields on its behalf
  *  - a flat value codec: Swift <-> C buffers in the format below
  *  - wrappers for the Lua macros used by Swift code (benchmarks, tests)
+ *  - for tests only: Lua code evaluated in a stock, unsandboxed state
  *
  * Value buffer format (native byte order, no alignment):
  *   SB_TAG_NIL | SB_TAG_FALSE | SB_TAG_TRUE
@@ -255,6 +256,18 @@ int sbm_registryindex(void);
 void sbm_pushcfunction(lua_State *L, lua_CFunction f);
 int sbm_getglobal(lua_State *L, const char *name);
 int sbm_dostring(lua_State *L, const char *code);
+
+/* ------------------------------------------------------------------ */
+/* Test support (the sandbox never uses it)                            */
+/* ------------------------------------------------------------------ */
+
+/** Runs text chunk `code`, named "@chunkname", in a fresh stock state
+ *  (luaL_newstate + luaL_openlibs: no limits, nothing replaced) and stores
+ *  its first result, which must be a string, in *out (replacing what it
+ *  held; free it with sb_buffer_free). SB_OK, SB_ERROR (*out holds the
+ *  error message) or SB_NOMEM. For tests that compare the sandbox's ported
+ *  functions with the stock ones. */
+int sbt_stock_eval(const char *code, size_t len, const char *chunkname, SBBuffer *out);
 
 #ifdef __cplusplus
 }

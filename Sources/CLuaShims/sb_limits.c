@@ -1,0 +1,150 @@
+/*
+ * Limits: the clock, the sticky abort, the run's budget, the count hook and
+ * the byte-limited allocator.
+ *
+ * They share one file because together they are the only way a run can be
+ * stopped: the hook and the step charges of the ported C loops draw on the
+ * same budget and deadline, and every limit ends in the same sticky abort,
+ * which every function that can catch an error rethrows (see
+ * docs/LUASANDBOX.md, "Limits and aborts").
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sb_internal.h"
+
+/* The error value raised by instruction/deadline aborts. */
+static char sb_abort_sentinel;
+
+/* ================================================================== */
+/* Clock, aborts, budget                                               */
+/* ================================================================== */
+
+uint64_t sb_now_ns(void) {
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    /* a few ms of resolution is plenty for deadlines, and it is ~5x cheaper */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Records the first Lua frame of L as the abort location. Non-raising. */
+static void sb_record_location(SBState *S, lua_State *L) {
+    lua_Debug ar;
+    int level;
+    S->abort_src[0] = '\0';
+    S->abort_line = 0;
+    for (level = 0; level < 64 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            strncpy(S->abort_src, ar.short_src, sizeof S->abort_src - 1);
+            S->abort_src[sizeof S->abort_src - 1] = '\0';
+            S->abort_line = ar.currentline;
+            return;
+        }
+    }
+}
+
+void sb_set_abort_at(SBState *S, lua_State *L, int reason) {
+    if (S->aborting)
+        return;
+    S->aborting = reason;
+    if (L != NULL)
+        sb_record_location(S, L);
+}
+
+int sb_raise_abort(lua_State *L) {
+    if (!lua_checkstack(L, 1) && lua_gettop(L) > 0)
+        lua_pop(L, 1); /* make room for the error value */
+    lua_pushlightuserdata(L, &sb_abort_sentinel);
+    return lua_error(L);
+}
+
+/* Charges `steps` to the run's budget; raises the abort when a limit is hit
+ * (or the state is already aborting). Only from C functions called by Lua. */
+void sb_charge(lua_State *L, int64_t steps) {
+    SBState *S = sb_state_of(L);
+    if (!S->aborting) {
+        S->remaining -= steps;
+        if (S->remaining < 0)
+            sb_set_abort_at(S, L, SB_ABORT_INSTRUCTIONS);
+        else if (S->deadline_ns != 0 && sb_now_ns() >= S->deadline_ns)
+            sb_set_abort_at(S, L, SB_ABORT_DEADLINE);
+        else
+            return;
+    }
+    sb_raise_abort(L);
+}
+
+void sb_charge_lazy(lua_State *L, int64_t steps) {
+    SBState *S = sb_state_of(L);
+    S->remaining -= steps;
+}
+
+/* The count hook: every `hook_interval` VM instructions, in every thread. */
+void sb_hook(lua_State *L, lua_Debug *ar) {
+    SBState *S = sb_state_of(L);
+    (void)ar;
+    if (!S->aborting) {
+        S->remaining -= S->hook_interval;
+        if (S->remaining < 0)
+            sb_set_abort_at(S, L, SB_ABORT_INSTRUCTIONS);
+        else if (S->deadline_ns != 0 && sb_now_ns() >= S->deadline_ns)
+            sb_set_abort_at(S, L, SB_ABORT_DEADLINE);
+        else
+            return;
+    }
+    sb_raise_abort(L);
+}
+
+/* After a protected call inside the sandbox returned `status` (an error
+ * with its value on top): rethrow if the run is aborting. */
+void sb_rethrow_if_aborting(lua_State *L, int status) {
+    SBState *S = sb_state_of(L);
+    if (status == LUA_ERRMEM)
+        sb_set_abort_at(S, L, SB_ABORT_MEMORY);
+    if (S->aborting)
+        lua_error(L);
+}
+
+/* ================================================================== */
+/* Allocator                                                           */
+/* ================================================================== */
+
+void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    SBState *S = (SBState *)ud;
+    if (ptr == NULL)
+        osize = 0; /* osize then encodes the object type */
+    if (nsize == 0) {
+        free(ptr);
+        S->mem_used -= osize;
+        return NULL;
+    }
+    if (nsize > osize) {
+        size_t grow = nsize - osize;
+        if (S->mem_used > S->mem_limit || grow > S->mem_limit - S->mem_used)
+            return NULL; /* over the ceiling: Lua raises LUA_ERRMEM */
+    }
+    {
+        void *np = realloc(ptr, nsize);
+        if (np == NULL)
+            return NULL;
+        S->mem_used = S->mem_used - osize + nsize;
+        if (S->mem_used > S->mem_peak)
+            S->mem_peak = S->mem_used;
+        return np;
+    }
+}
+
+int sb_abort_reason(const SBState *S) { return S->aborting; }
+void sb_mark_abort(SBState *S, lua_State *co, int reason) { sb_set_abort_at(S, co, reason); }
+const char *sb_abort_source(const SBState *S) { return S->abort_src; }
+int sb_abort_line(const SBState *S) { return S->abort_line; }
+size_t sb_memory_used(const SBState *S) { return S->mem_used; }
+size_t sb_memory_peak(const SBState *S) { return S->mem_peak; }
+size_t sb_memory_limit(const SBState *S) { return S->mem_limit; }
+void sb_set_memory_limit(SBState *S, size_t limit) { S->mem_limit = limit; }
