@@ -45,6 +45,8 @@ let package = Package(
         ),
         // C wrappers for Lua macros, the allocator, the hooks and the error trampolines.
         .target(name: "CLuaShims", dependencies: ["CLua"]),
+        // Test support: Lua run in a stock state, to compare the sandbox's ports against.
+        .target(name: "CLuaStock", dependencies: ["CLuaShims", "CLua"]),
         .target(name: "LuaSandbox", dependencies: ["CLuaShims"], swiftSettings: strict),
         .target(
             name: "Sidobe",
@@ -147,7 +149,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "LuaSandboxTests", dependencies: ["LuaSandbox", "CLuaShims"], swiftSettings: strict),
+        .testTarget(name: "LuaSandboxTests", dependencies: ["LuaSandbox", "CLuaShims", "CLuaStock"], swiftSettings: strict),
         .testTarget(
             name: "SidobotCLITests",
             dependencies: ["sidobot", "Sidobe", "SidobeSimulator"],

@@ -1,4 +1,5 @@
 import CLuaShims
+import CLuaStock
 import Testing
 
 @testable import LuaSandbox

@@ -257,18 +257,6 @@ void sbm_pushcfunction(lua_State *L, lua_CFunction f);
 int sbm_getglobal(lua_State *L, const char *name);
 int sbm_dostring(lua_State *L, const char *code);
 
-/* ------------------------------------------------------------------ */
-/* Test support (the sandbox never uses it)                            */
-/* ------------------------------------------------------------------ */
-
-/** Runs text chunk `code`, named "@chunkname", in a fresh stock state
- *  (luaL_newstate + luaL_openlibs: no limits, nothing replaced) and stores
- *  its first result, which must be a string, in *out (replacing what it
- *  held; free it with sb_buffer_free). SB_OK, SB_ERROR (*out holds the
- *  error message) or SB_NOMEM. For tests that compare the sandbox's ported
- *  functions with the stock ones. */
-int sbt_stock_eval(const char *code, size_t len, const char *chunkname, SBBuffer *out);
-
 #ifdef __cplusplus
 }
 #endif

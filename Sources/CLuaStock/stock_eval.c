@@ -9,7 +9,9 @@
  */
 #include <string.h>
 
-#include "sb_internal.h"
+#include "CLuaStock.h"
+#include <lauxlib.h>
+#include <lualib.h>
 
 typedef struct {
     const char *code;
