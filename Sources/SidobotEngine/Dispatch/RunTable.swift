@@ -160,8 +160,8 @@ final class RunTable {
 /// rule is done with the event (after a restart it goes only to the others) and when it is done.
 /// Shared by the runs (a class): no lookup by event id on the hot path.
 final class DispatchCount {
-    let eventID: String
-    let journaled: Bool
+    private let eventID: String
+    private let journaled: Bool
     private var remaining: Int
     /// Runs left per rule, in dispatch order, when the event reaches more than one rule (a handful
     /// at most: no dictionary needed; none at all for the usual single run).

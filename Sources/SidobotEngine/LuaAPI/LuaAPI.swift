@@ -13,10 +13,17 @@ import Sidobe
 /// `install` of the same shape, listed in ``install(in:rule:loading:)``), give it only the host
 /// protocol it needs (``LuaAPIHost`` and the ones beside it), and document it in docs/RULES.md.
 struct LuaAPI {
-    let host: RunServices
-    let sends: any SendHost
-    let client: any SidobeAPI
-    let runs: RunTable
+    private let host: RunServices
+    private let sends: any SendHost
+    private let client: any SidobeAPI
+    private let runs: RunTable
+
+    init(host: RunServices, sends: any SendHost, client: any SidobeAPI, runs: RunTable) {
+        self.host = host
+        self.sends = sends
+        self.client = client
+        self.runs = runs
+    }
 
     func install(in state: LuaState, rule: String, loading: RuleLoading) throws(LuaError) {
         // A run's changes are journaled when it suspends in a sidobe.* call, before the request.

@@ -4,10 +4,17 @@ import LuaSandbox
 /// Loads one rule file into a fresh sandboxed state: the Lua API installed, the file's top level
 /// run (which registers handlers and schedules), what it registered kept.
 struct RuleLoader {
-    let limits: LuaLimits
-    let clock: any EngineClock
-    let runs: RunTable
-    let api: LuaAPI
+    private let limits: LuaLimits
+    private let clock: any EngineClock
+    private let runs: RunTable
+    private let api: LuaAPI
+
+    init(limits: LuaLimits, clock: any EngineClock, runs: RunTable, api: LuaAPI) {
+        self.limits = limits
+        self.clock = clock
+        self.runs = runs
+        self.api = api
+    }
 
     /// Reads and loads `path` as rule `name`.
     func load(name: String, path: String) async throws(RuleLoadError) -> LoadedRule {
