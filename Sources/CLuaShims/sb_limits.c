@@ -87,18 +87,8 @@ void sb_charge_lazy(lua_State *L, int64_t steps) {
 
 /* The count hook: every `hook_interval` VM instructions, in every thread. */
 void sb_hook(lua_State *L, lua_Debug *ar) {
-    SBState *S = sb_state_of(L);
     (void)ar;
-    if (!S->aborting) {
-        S->remaining -= S->hook_interval;
-        if (S->remaining < 0)
-            sb_set_abort_at(S, L, SB_ABORT_INSTRUCTIONS);
-        else if (S->deadline_ns != 0 && sb_now_ns() >= S->deadline_ns)
-            sb_set_abort_at(S, L, SB_ABORT_DEADLINE);
-        else
-            return;
-    }
-    sb_raise_abort(L);
+    sb_charge(L, sb_state_of(L)->hook_interval);
 }
 
 /* After a protected call inside the sandbox returned `status` (an error

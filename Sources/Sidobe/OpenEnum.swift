@@ -27,8 +27,12 @@ public protocol OpenEnum: Hashable, Sendable, Codable, CustomStringConvertible, 
     var rawValue: String { get }
 }
 
+// Inlinable: specialized in the modules that use them, these cost a few comparisons; called
+// through the generic protocol witness they looked up tuple metadata at every call (3-6 % of the
+// dispatcher's time, docs/PERFORMANCE.md).
 extension OpenEnum {
     /// The case with this wire value, or ``unknown(_:)``.
+    @inlinable
     public init(rawValue: String) {
         // A linear search: these enums have a handful of cases, and the common ones come first.
         for (value, wire) in Self.wireValues where wire == rawValue {
@@ -39,14 +43,17 @@ extension OpenEnum {
     }
 
     /// The wire value (for ``unknown(_:)``, the value as received).
+    @inlinable
     public var rawValue: String {
         if let unknownValue { return unknownValue }
         for (value, wire) in Self.wireValues where value == self { return wire }
         preconditionFailure("\(Self.self): a case is missing from wireValues")
     }
 
+    @inlinable
     public init(stringLiteral value: String) { self.init(rawValue: value) }
 
+    @inlinable
     public var description: String { rawValue }
 
     public init(from decoder: any Decoder) throws {

@@ -3,14 +3,14 @@ import NIOCore
 import NIOHTTPTypes
 
 /// `POST /webhooks/sidobe` answered in the channel pipeline, ahead of Hummingbird's router: the
-/// request is read, checked and handed to the engine (batched with the other webhooks arriving
-/// meanwhile, ``WebhookBatcher``) without a Swift task or an `await` per request, and the answer is
-/// written from the event loop. Every other request goes on to Hummingbird untouched.
+/// request is read, checked and handed to the engine's intake (written with the other webhooks
+/// arriving meanwhile: its group commit) without a Swift task or an `await` per request, and the
+/// answer is written from the event loop. Every other request goes on to Hummingbird untouched.
 ///
 /// The checks and answers are ``WebhookIntake``'s, the same as the Hummingbird route's. Order on
 /// a connection is kept: a webhook that arrives while a request passed on is still unanswered goes
 /// to Hummingbird too (which answers in order), and requests that arrive while a webhook waits for
-/// the engine are held and replayed once its answer is written.
+/// its journal write are held and replayed once its answer is written.
 final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart

@@ -34,7 +34,7 @@ final class Dispatcher {
         var ended: [Ended] = []
     }
 
-    private var routes = RouteTable<LuaFunction>()
+    private var routes = RouteTable<DispatchTarget>()
     private let rules: RuleSet
     private let runs: RunTable
     private let traces: TraceStore
@@ -86,15 +86,15 @@ final class Dispatcher {
             if journaled { store.applyQueued(.eventDone(id: event.id)) }
             return Dispatched()
         }
-        let count = DispatchCount(eventID: event.id, journaled: journaled, rules: routed.targets.map(\.rule))
+        let count = DispatchCount(eventID: event.id, journaled: journaled, rules: routed.targets.lazy.map(\.rule))
         // For several handlers the event is converted once (LuaSandbox's packed path); one handler
         // gets it written straight into its state. A value that cannot be converted is reported by
         // each run.
         let packed = routed.targets.count > 1 ? try? LuaPackedValues(table: routed.fields, limits: limits) : nil
         var dispatched = Dispatched()
         for target in routed.targets {
-            guard let rule = rules[target.rule] else { continue }
-            start(target.handler, of: rule, packed: packed, fields: routed.fields, event: event, count: count, trace: position, into: &dispatched)
+            start(target.handler.function, of: target.handler.rule, packed: packed, fields: routed.fields, event: event, count: count,
+                  trace: position, into: &dispatched)
         }
         return dispatched
     }

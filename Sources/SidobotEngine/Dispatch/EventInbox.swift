@@ -40,7 +40,8 @@ final class EventInbox {
     /// Takes every waiting event; the next append schedules a new drain.
     func takeAll() -> Deque<Entry> {
         drainScheduled = false
-        defer { events.removeAll(keepingCapacity: true) }
+        // Handed over whole: emptying it in place would copy the buffer the caller now shares.
+        defer { events = [] }
         return events
     }
 

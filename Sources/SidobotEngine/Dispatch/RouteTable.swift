@@ -19,10 +19,12 @@ struct RouteTable<Handler> {
         var quarantinedAfter: Int?
     }
 
-    /// The handlers of one rule for one event name (or names).
+    /// The handlers of one rule for one event name (or names), and whether the rule was
+    /// quarantined when they were listed (quarantining clears the lists).
     struct Listeners {
         let rule: String
         let handlers: [Handler]
+        let quarantinedAfter: Int?
     }
 
     /// One event, routed: its name, its Lua table, the handler runs it causes, the rules it skips.
@@ -47,6 +49,8 @@ struct RouteTable<Handler> {
     /// Quarantines a rule (after `aborts` aborts in a row) or releases it (nil).
     mutating func setQuarantine(_ rule: String, after aborts: Int?) {
         rules[rule]?.quarantinedAfter = aborts
+        listenerCache.removeAll()
+        statusListenerCache.removeAll()
     }
 
     /// Routes `event`: to `onlyRule` alone when given (a dead letter's replay), and never to
@@ -104,7 +108,7 @@ struct RouteTable<Handler> {
         for entry in entries {
             if let onlyRule, entry.rule != onlyRule { continue }
             if !exceptRules.isEmpty, exceptRules.contains(entry.rule) { continue }
-            if let aborts = rules[entry.rule]?.quarantinedAfter {
+            if let aborts = entry.quarantinedAfter {
                 routed.skipped.append((entry.rule, Self.quarantined(after: aborts)))
                 continue
             }
@@ -135,7 +139,7 @@ struct RouteTable<Handler> {
     private func listeners(names: [String]) -> [Listeners] {
         rules.values.sorted { $0.name < $1.name }.compactMap { rule -> Listeners? in
             let handlers = names.flatMap { rule.handlers[$0] ?? [] }
-            return handlers.isEmpty ? nil : Listeners(rule: rule.name, handlers: handlers)
+            return handlers.isEmpty ? nil : Listeners(rule: rule.name, handlers: handlers, quarantinedAfter: rule.quarantinedAfter)
         }
     }
 

@@ -167,7 +167,7 @@ final class DispatchCount {
     /// at most: no dictionary needed; none at all for the usual single run).
     private var byRule: [(rule: String, left: Int)] = []
 
-    init(eventID: String, journaled: Bool, rules: [String]) {
+    init(eventID: String, journaled: Bool, rules: some Collection<String>) {
         self.eventID = eventID
         self.journaled = journaled
         remaining = rules.count

@@ -4,10 +4,9 @@ import Synchronization
 ///
 /// It numbers the records (their sequence numbers are the journal's positions, which snapshots
 /// and replay go by), encodes them, and appends them under one lock, so two executors writing
-/// at once still produce one ordered journal. Changes may also be *queued*: applied already and
-/// written by the next write, first (deferred completion marks, and records whose write
-/// failed, which must not be lost). With no journal (no data folder) records are numbered and
-/// dropped.
+/// at once still produce one ordered journal. Records whose write failed stay queued (they are
+/// applied already and must not be lost) and go first in the next write. With no journal (no
+/// data folder) records are numbered and dropped.
 ///
 /// A write holds the lock for one `write(2)` (and, under `always`, its fsync): microseconds, so
 /// the engine and the intake never wait for each other long.
@@ -16,7 +15,7 @@ final class Durability: Sendable {
         var journal: (any Journal)?
         /// The sequence number of the last record written (or dropped, with no journal).
         var sequence: UInt64 = 0
-        /// Applied, not yet written: written first by the next write.
+        /// Records whose write failed: written first by the next write.
         var queued: [Mutation] = []
         var scratch: [UInt8] = []
         /// Closed at shutdown: a write after it is refused, not silently dropped.
@@ -24,6 +23,8 @@ final class Durability: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Set once, when the journal opens: read on every webhook, so not behind the lock.
+    private let syncsEachAppend = Atomic<Bool>(false)
 
     /// The most changes one journal record holds: more are written as several records, so that
     /// no line of the journal (read whole at start-up) grows without bound.
@@ -39,6 +40,7 @@ final class Durability: Sendable {
         try state.withLock { (state) throws(DurabilityError) in
             let journal = try make()
             state.sequence = try recover(journal)
+            syncsEachAppend.store(journal.syncsEachAppend, ordering: .releasing)
             state.journal = journal
         }
     }
@@ -49,33 +51,38 @@ final class Durability: Sendable {
     /// How far the journal is known to survive a crash of the machine.
     var durableThrough: UInt64 { state.withLock { $0.journal?.durableThrough ?? $0.sequence } }
 
+    /// Whether a write waits for the disk (an fsync under `always`): then a caller on an event
+    /// loop must hand it to a task; otherwise a write is one `write(2)` of a few kilobytes.
+    var writesWait: Bool { syncsEachAppend.load(ordering: .acquiring) }
+
     /// Whether changes are queued for the next write.
     var hasQueued: Bool { state.withLock { !$0.queued.isEmpty && $0.journal != nil } }
 
-    /// Writes the queued changes, then `record`, as one append. On failure nothing of this write is
-    /// in the journal; the queued changes stay queued and, with `keepOnFailure`, so does `record`
-    /// (a change already applied must not be lost); the error is rethrown.
-    func write(_ record: Mutation?, keepOnFailure: Bool = false) throws(DurabilityError) {
+    /// Writes the records a failed write left queued, then `records` (each one journal record),
+    /// as one append. On failure nothing of this write is in the journal; the queued records stay
+    /// queued and, with `keepOnFailure`, so do `records` (changes already applied must not be
+    /// lost); the error is rethrown.
+    func write(_ records: [Mutation], keepOnFailure: Bool = false) throws(DurabilityError) {
         try state.withLock { (state) throws(DurabilityError) in
             if state.closed { throw DurabilityError(path: "journal", reason: "the journal is closed: the engine has stopped") }
             guard let journal = state.journal else {
                 state.queued.removeAll()
-                if record != nil { state.sequence += 1 }
+                state.sequence += UInt64(records.count)
                 return
             }
-            var records: [Mutation] = []
+            var all: [Mutation] = []
             var start = 0
             while start < state.queued.count {
                 let end = min(state.queued.count, start + Self.maxChangesPerRecord)
-                records.append(end - start == 1 ? state.queued[start] : .batch(Array(state.queued[start..<end])))
+                all.append(end - start == 1 ? state.queued[start] : .batch(Array(state.queued[start..<end])))
                 start = end
             }
-            if let record { records.append(record) }
-            guard !records.isEmpty else { return }
+            all += records
+            guard !all.isEmpty else { return }
             state.scratch.removeAll(keepingCapacity: state.scratch.capacity <= 1 << 20)
             var sequence = state.sequence
             do throws(DurabilityError) {
-                for record in records {
+                for record in all {
                     sequence += 1
                     do {
                         try record.appendJournalRecord(sequence: sequence, to: &state.scratch)
@@ -86,7 +93,7 @@ final class Durability: Sendable {
                 }
                 try journal.append(state.scratch, through: sequence)
             } catch {
-                if keepOnFailure, let record { state.queued.append(record) }
+                if keepOnFailure { state.queued += records }
                 throw error
             }
             state.queued.removeAll(keepingCapacity: state.queued.count <= 4096)
@@ -94,20 +101,18 @@ final class Durability: Sendable {
         }
     }
 
-    /// Queues a change (already applied by the caller) for the next write.
-    func queue(_ mutation: Mutation) {
-        state.withLock { state in
-            if state.journal != nil { state.queued.append(mutation) }
-        }
+    /// Writes one record (see ``write(_:keepOnFailure:)``).
+    func write(_ record: Mutation, keepOnFailure: Bool = false) throws(DurabilityError) {
+        try write([record], keepOnFailure: keepOnFailure)
     }
 
-    /// Writes the queued changes, if any.
+    /// Writes the records a failed write left queued, if any.
     func flushQueued() throws(DurabilityError) {
         guard hasQueued else { return }
-        try write(nil)
+        try write([Mutation]())
     }
 
-    /// The once-a-second tick: writes queued changes, and under `everysec` starts the fsync of
+    /// The once-a-second tick: retries what failed, and under `everysec` starts the fsync of
     /// what was written, off the caller's thread.
     func tick() throws(DurabilityError) {
         try flushQueued()
@@ -115,8 +120,9 @@ final class Durability: Sendable {
     }
 
     /// Starts a snapshot: writes what is queued (a snapshot must not cover a change whose record
-    /// is still to come: replay would apply it twice), and returns the writer of a snapshot that
-    /// covers every record so far; nil with no journal, or while another snapshot is under way.
+    /// is still to come: replay would apply it twice; the caller has written its own queued
+    /// changes first), and returns the writer of a snapshot that covers every record so far; nil
+    /// with no journal, or while another snapshot is under way.
     func beginSnapshot() -> (any SnapshotWriter)? {
         guard (try? flushQueued()) != nil else { return nil }
         return state.withLock { state in state.journal?.beginSnapshot(through: state.sequence) }

@@ -89,6 +89,8 @@ final class FileJournal: Journal {
 
     var durableThrough: UInt64 { durable.sequence }
 
+    var syncsEachAppend: Bool { policy == .always }
+
     func syncInBackground(through sequence: UInt64) {
         guard policy == .everysec, let descriptor = writer?.takeSyncDescriptor() else { return }
         let timer = fsyncTimer, logger = logger, path = journalPath, durable = durable

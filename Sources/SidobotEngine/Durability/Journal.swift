@@ -29,6 +29,9 @@ protocol Journal: AnyObject {
     /// journal, not even in part.
     func append(_ lines: [UInt8], through sequence: UInt64) throws(DurabilityError)
 
+    /// Whether ``append(_:through:)`` waits for the disk (an fsync) before it returns.
+    var syncsEachAppend: Bool { get }
+
     /// The highest sequence number known to survive a crash of the machine.
     var durableThrough: UInt64 { get }
 

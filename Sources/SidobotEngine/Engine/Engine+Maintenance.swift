@@ -31,6 +31,7 @@ extension Engine {
     func maintain() {
         let now = clock.now()
         do {
+            try store.flushQueued()
             try durability.tick()
         } catch {
             logJournalFailure(error)
@@ -67,7 +68,7 @@ extension Engine {
     private func beginSnapshot(at now: UnixTime) -> (copy: StoreData, dedupe: DedupeSet, writer: any SnapshotWriter)? {
         store.maintain { $0.state.sweep(now: now) }
         takeFromIntake()
-        guard !snapshot.underWay, let writer = durability.beginSnapshot() else { return nil }
+        guard !snapshot.underWay, (try? store.flushQueued()) != nil, let writer = durability.beginSnapshot() else { return nil }
         // The intake may accept more meanwhile: ids journaled after the writer's position are
         // remembered again by replay, which changes nothing.
         return (store.data.snapshotCopy, intake.dedupeForSnapshot(), writer)

@@ -84,7 +84,10 @@ extension Engine {
         if ended.quarantined { scheduler.pause(rule: ended.rule.name) }
         if ended.needsRebuild {
             let rule = ended.rule
-            Task { await self.rebuild(rule) }
+            // Immediate: a rule's top level rarely suspends, so the fresh state is in before the
+            // next event is routed (a state that hit a limit refuses runs; an event routed to it
+            // would fail with "must be rebuilt" and reset the abort count a quarantine relies on).
+            Task.immediate { await self.rebuild(rule) }
         }
     }
 

@@ -16,7 +16,7 @@ import Synchronization
 /// Handler runs are coroutines: a `sidobe.*` call suspends its run while the request is out, and
 /// other events keep flowing. Inputs are journaled before they are acknowledged, and every event
 /// is marked done only when all its handler runs finished, so nothing acknowledged is lost.
-public actor Engine {
+public actor Engine: IntakeListener {
     /// Where the engine is in its life; each step once, in order.
     private enum Lifecycle {
         case created, starting, running, stopping, stopped
@@ -89,7 +89,7 @@ public actor Engine {
                                 limits: configuration.limits, quarantineAfter: configuration.quarantineAfter, logger: logger)
         relay.attach(self)
         inbox.attach(self)
-        intake.onAccepted { [weak self] in self?.intakeHasEvents() }
+        intake.notify(self)
     }
 
     var isVirtualTime: Bool { clock is VirtualClock }
@@ -176,6 +176,7 @@ public actor Engine {
         await snapshotFinished()
         do {
             try snapshotNow()
+            try store.flushQueued()
             try durability.close()
         } catch {
             throw .data(error)
@@ -226,7 +227,7 @@ public actor Engine {
     }
 
     /// The intake journaled events: come and take them (once for everything accepted meanwhile).
-    private nonisolated func intakeHasEvents() {
+    nonisolated func intakeHasEvents() {
         guard !intakeSignalled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         Task { await self.drainInbox() }
     }

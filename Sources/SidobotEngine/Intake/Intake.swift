@@ -4,6 +4,11 @@ import LuaSandbox
 import Sidobe
 import Synchronization
 
+/// Told by the ``Intake`` that it journaled events, from any thread.
+protocol IntakeListener: AnyObject, Sendable {
+    func intakeHasEvents()
+}
+
 /// What became of an inbound webhook.
 public enum WebhookAcceptance: Sendable, Hashable {
     /// Journaled; rules will see it. Answer 200.
@@ -46,13 +51,27 @@ public final class Intake: Sendable {
         var waiters: [(ticket: UInt64, completion: Completion)] = []
         /// Journaled, for the engine to take, in journal order.
         var accepted: [EngineEvent] = []
+        /// A write failed and its records wait in ``Durability``'s queue for the next write.
+        var unwrittenRecords = false
     }
 
     private let state: Mutex<State>
     private let durability: Durability
     private let clock: any EngineClock
     private let logger: Logger
-    private let wake = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Where the group commit's writes (and the answers they release) run for callers on an event
+    /// loop: a thread of the intake's own, not the concurrency pool the engine's runs share (on a
+    /// busy pool a write waited behind handler runs: p99 24 ms against 9 ms, docs/PERFORMANCE.md),
+    /// nor the event loop (which would stop reading while it writes and answers for everyone).
+    private let writer = DispatchQueue(label: "sidobot.intake.writer")
+    /// Who takes the events (the engine). Held weakly, as an object and not a closure: a closure
+    /// kept in a `Mutex` is re-wrapped in a reabstraction thunk at every `withLock`, and calling it
+    /// after a million acceptances would go through a million thunks.
+    private let listener = Mutex(Listener())
+
+    private struct Listener {
+        weak var taker: (any IntakeListener)?
+    }
 
     init(durability: Durability, clock: any EngineClock, dedupeRetention: Double, logger: Logger) {
         state = Mutex(State(dedupe: DedupeSet(retention: dedupeRetention)))
@@ -61,8 +80,8 @@ public final class Intake: Sendable {
         self.logger = logger
     }
 
-    /// What to call when events were accepted (the engine, to come and take them).
-    func onAccepted(_ body: @escaping @Sendable () -> Void) { wake.withLock { $0 = body } }
+    /// Who is told when events were accepted (the engine, to come and take them).
+    func notify(_ taker: any IntakeListener) { listener.withLock { $0.taker = taker } }
 
     // MARK: Inputs
 
@@ -75,7 +94,7 @@ public final class Intake: Sendable {
     /// Accepts several verified webhooks, each as ``acceptWebhook(_:)`` would, in order, in one write.
     public func acceptWebhooks(_ webhooks: [WebhookEvent]) async throws(EngineError) -> [WebhookAcceptance] {
         let result: Result<[WebhookAcceptance], EngineError> = await withCheckedContinuation { continuation in
-            submit(webhooks) { continuation.resume(returning: $0) }
+            submit(webhooks, writeHere: true) { continuation.resume(returning: $0) }
         }
         return try result.get()
     }
@@ -83,10 +102,24 @@ public final class Intake: Sendable {
     /// Accepts webhooks and calls `completion` once they are journaled, on no particular thread.
     /// Admission happens now, on the caller's thread; a write, if this call leads one, in a task.
     public func submit(_ webhooks: [WebhookEvent], completion: @escaping @Sendable (Result<[WebhookAcceptance], EngineError>) -> Void) {
+        submit(webhooks, writeHere: false, completion: completion)
+    }
+
+    /// `writeHere`: a caller already in a task of its own writes, when it leads the group commit,
+    /// on its own task; an event loop's hands the write to the intake's writer thread.
+    private func submit(_ webhooks: [WebhookEvent], writeHere: Bool,
+                        completion: @escaping @Sendable (Result<[WebhookAcceptance], EngineError>) -> Void) {
         let now = clock.now()
-        let logger = logger
-        admit({ state in webhooks.map { Self.admit($0, at: now, into: &state, logger: logger) } },
-              then: { outcomes, written in completion(written.map { outcomes }.mapError(EngineError.journal)) })
+        let outcomes = admit(writeHere: writeHere, { state in webhooks.map { Self.admit($0, at: now, into: &state) } },
+                             then: { outcomes, written in completion(written.map { outcomes }.mapError(EngineError.journal)) })
+        // Logged outside the lock: a log line is a write(2).
+        for outcome in outcomes {
+            switch outcome {
+            case .accepted: break
+            case .duplicate(let id): logger.info("duplicate webhook acknowledged, not processed again", metadata: ["event": "\(id)"])
+            case .ignored(let id, let type): logger.info("webhook of an unknown type ignored", metadata: ["event": "\(id)", "type": "\(type)"])
+            }
+        }
     }
 
     /// Accepts `POST /hooks/{name}`: the body is decoded as JSON when it is JSON, else kept as text.
@@ -101,7 +134,7 @@ public final class Intake: Sendable {
         let event = EngineEvent(id: "h-\(UUID().uuidString.lowercased())", kind: .hook(name: name, body: decoded, contentType: contentType),
                                 at: clock.now())
         let result: Result<Void, DurabilityError> = await withCheckedContinuation { continuation in
-            admit({ state in
+            admit(writeHere: true, { state in
                 state.pending.append(event)
                 state.pendingRecords.append(.eventAccepted(event, dedupe: false, movesLedger: true))
                 state.pendingTickets.append(state.admitted + 1)
@@ -111,15 +144,9 @@ public final class Intake: Sendable {
         return event.id
     }
 
-    private static func admit(_ webhook: WebhookEvent, at now: UnixTime, into state: inout State, logger: Logger) -> WebhookAcceptance {
-        guard case .messageStatus(let update) = webhook.payload else {
-            logger.info("webhook of an unknown type ignored", metadata: ["event": "\(webhook.id)", "type": "\(webhook.type)"])
-            return .ignored(eventID: webhook.id, type: webhook.type)
-        }
-        guard !state.dedupe.contains(webhook.id) else {
-            logger.info("duplicate webhook acknowledged, not processed again", metadata: ["event": "\(webhook.id)"])
-            return .duplicate(eventID: webhook.id)
-        }
+    private static func admit(_ webhook: WebhookEvent, at now: UnixTime, into state: inout State) -> WebhookAcceptance {
+        guard case .messageStatus(let update) = webhook.payload else { return .ignored(eventID: webhook.id, type: webhook.type) }
+        guard !state.dedupe.contains(webhook.id) else { return .duplicate(eventID: webhook.id) }
         let event = EngineEvent(id: webhook.id, kind: .messageStatus(MessageStatusEvent(
             messageID: update.whatsappMessageID, status: update.status, messageType: update.messageType,
             sendAt: update.sendAt, createdAt: webhook.createdAt)), at: now)
@@ -134,12 +161,13 @@ public final class Intake: Sendable {
 
     /// Admits under the lock, then waits for the write that covers the admission (leading it when
     /// no write is under way): `then` gets what `body` returned and how the write went.
-    private func admit<Admitted: Sendable>(_ body: (inout State) -> Admitted,
-                                          then: @escaping @Sendable (Admitted, Result<Void, DurabilityError>) -> Void) {
+    @discardableResult
+    private func admit<Admitted: Sendable>(writeHere: Bool, _ body: (inout State) -> Admitted,
+                                          then: @escaping @Sendable (Admitted, Result<Void, DurabilityError>) -> Void) -> Admitted {
         let (admitted, lead): (Admitted, Bool?) = state.withLock { state in
             let admitted = body(&state)
             state.admitted += 1
-            if state.pending.isEmpty && !state.flushing && !durability.hasQueued {
+            if state.pending.isEmpty && !state.flushing && !state.unwrittenRecords {
                 state.written = state.admitted
                 return (admitted, nil)
             }
@@ -149,9 +177,11 @@ public final class Intake: Sendable {
         }
         switch lead {
         case nil: then(admitted, .success(()))
-        case true?: Task { self.flush() }
+        case true? where writeHere: flush()
+        case true?: writer.async { self.flush() }
         case false?: break
         }
+        return admitted
     }
 
     /// The group commit's leader: writes what is pending, answers the inputs it covered, and goes
@@ -160,27 +190,40 @@ public final class Intake: Sendable {
         while true {
             let taken: (events: [EngineEvent], records: [Mutation], upTo: UInt64)?
             let idle: [Completion]
-            (taken, idle) = state.withLock { state in
+            let retry: Bool
+            (taken, idle, retry) = state.withLock { state in
                 guard !state.pending.isEmpty else {
                     // Done; left are admissions that added nothing (duplicates) after the last write.
                     state.flushing = false
                     state.written = state.admitted
-                    return (nil, takeWaiters(&state))
+                    return (nil, takeWaiters(&state), state.unwrittenRecords)
                 }
                 // At most one journal record's worth a round (a line of the journal stays bounded);
                 // an admission split across rounds is answered after its last one.
                 let count = min(state.pending.count, Durability.maxChangesPerRecord)
-                let upTo = count < state.pending.count ? state.pendingTickets[count] - 1 : state.admitted
+                guard count < state.pending.count else {
+                    defer {
+                        state.pending = []
+                        state.pendingRecords = []
+                        state.pendingTickets = []
+                    }
+                    return ((state.pending, state.pendingRecords, state.admitted), [], false)
+                }
+                let upTo = state.pendingTickets[count] - 1
                 defer {
                     state.pending.removeFirst(count)
                     state.pendingRecords.removeFirst(count)
                     state.pendingTickets.removeFirst(count)
                 }
-                return ((Array(state.pending.prefix(count)), Array(state.pendingRecords.prefix(count)), upTo), [])
+                return ((Array(state.pending.prefix(count)), Array(state.pendingRecords.prefix(count)), upTo), [], false)
             }
             guard let taken else {
                 // They wait only for a retry of records an earlier write failed to write.
-                let result = Result { () throws(DurabilityError) in try durability.flushQueued() }
+                var result: Result<Void, DurabilityError> = .success(())
+                if retry {
+                    result = Result { () throws(DurabilityError) in try durability.flushQueued() }
+                    if case .success = result { state.withLock { $0.unwrittenRecords = false } }
+                }
                 for waiter in idle { waiter(result) }
                 return
             }
@@ -193,9 +236,10 @@ public final class Intake: Sendable {
             let waiters = state.withLock { state in
                 state.written = taken.upTo
                 state.accepted.append(contentsOf: taken.events)
+                if case .failure = result { state.unwrittenRecords = true } else { state.unwrittenRecords = false }
                 return takeWaiters(&state)
             }
-            wake.withLock { $0 }?()
+            listener.withLock { $0.taker }?.intakeHasEvents()
             for waiter in waiters { waiter(result) }
         }
     }
@@ -214,7 +258,8 @@ public final class Intake: Sendable {
     /// The events journaled since the last call, in journal order.
     func takeAccepted() -> [EngineEvent] {
         state.withLock { state in
-            defer { state.accepted.removeAll(keepingCapacity: true) }
+            // Handed over whole: emptying it in place would copy the buffer the caller now shares.
+            defer { state.accepted = [] }
             return state.accepted
         }
     }

@@ -75,7 +75,7 @@ final class Retries {
     /// dispatched, not when it is accepted, so an event dispatched again after a crash plans it
     /// too; nothing happens if it was planned already.
     func afterFailure(of messageID: String) -> Job? {
-        guard let record = store.data.ledger[messageID] else { return nil }
+        guard let record = store.data.ledger[messageID], record.retry != nil, record.status == .failed else { return nil }
         let handled = store.data.retryTimers[messageID] != nil || store.data.ledger.resend(of: messageID) != nil
             || intake.hasSeen(Self.exhaustedID(messageID)) || store.data.inflight[Self.exhaustedID(messageID)] != nil
         switch RetryPlanner.decide(after: record, alreadyHandled: handled, random: random) {

@@ -30,10 +30,13 @@ final class LoadedRule {
     /// The handlers for an event name, in registration order.
     func handlers(for eventName: String) -> [LuaFunction] { registration.handlers[eventName] ?? [] }
 
-    /// How routing sees the rule.
-    var route: RouteTable<LuaFunction>.Rule {
-        RouteTable.Rule(name: name, handlers: registration.handlers,
-                        schedules: Dictionary(registration.schedules.map { ($0.key, $0.function) }, uniquingKeysWith: { first, _ in first }),
+    /// How routing sees the rule: each handler with the rule it belongs to, so a routed event
+    /// needs no look-up by name to run.
+    var route: RouteTable<DispatchTarget>.Rule {
+        RouteTable.Rule(name: name,
+                        handlers: registration.handlers.mapValues { $0.map { DispatchTarget(rule: self, function: $0) } },
+                        schedules: Dictionary(registration.schedules.map { ($0.key, DispatchTarget(rule: self, function: $0.function)) },
+                                              uniquingKeysWith: { first, _ in first }),
                         quarantinedAfter: stats.quarantined ? stats.consecutiveAborts : nil)
     }
 
@@ -79,6 +82,12 @@ final class LoadedRule {
         runCounters[outcome] = counter
         counter.increment()
     }
+}
+
+/// One handler of a loaded rule, as the dispatcher runs it.
+struct DispatchTarget {
+    let rule: LoadedRule
+    let function: LuaFunction
 }
 
 /// What a rule registered while its file ran: handlers, schedules, metadata.

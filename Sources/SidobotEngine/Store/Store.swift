@@ -9,14 +9,19 @@ import LuaSandbox
 ///   journaled together when it gives up the engine (suspends in a `sidobe.*` call, or ends).
 ///   Nothing else runs on the engine in between, so no acknowledgement, snapshot or other run
 ///   sees them unjournaled.
-/// - ``applyQueued(_:)``: apply now, journal with the next write (completion marks of runs that
-///   changed nothing: if the process dies first, those runs run again and change nothing again).
+/// - ``applyQueued(_:)``: apply now, journal with the engine's next write (completion marks of
+///   runs that changed nothing: if the process dies first, those runs run again and change nothing
+///   again; the ledger's moves: the event is dispatched again and the move decided again). They
+///   wait here, on the engine, not in ``Durability``: a lock taken per event would make the
+///   intake's threads wait for the engine.
 ///
 /// Events the intake accepted are already journaled: ``take(_:)`` applies them.
 /// Owned by the engine actor; not thread-safe by itself.
 final class Store {
     private(set) var data: StoreData
     private let durability: Durability
+    /// Applied, journaled with the next write.
+    private var queued: [Mutation] = []
 
     init(deadLetterCapacity: Int, durability: Durability) {
         data = StoreData(deadLetterCapacity: deadLetterCapacity)
@@ -28,7 +33,7 @@ final class Store {
 
     /// Journals `mutation` (fsynced under `always`), then applies it.
     func commit(_ mutation: Mutation) throws(DurabilityError) {
-        try durability.write(mutation)
+        try write(mutation)
         data.apply(mutation)
     }
 
@@ -39,13 +44,42 @@ final class Store {
     /// journal cannot be written they stay queued for the next write (the error is rethrown).
     func commitStaged(_ mutations: [Mutation]) throws(DurabilityError) {
         guard !mutations.isEmpty else { return }
-        try durability.write(mutations.count == 1 ? mutations[0] : .batch(mutations), keepOnFailure: true)
+        try write(mutations.count == 1 ? mutations[0] : .batch(mutations), keepOnFailure: true)
     }
 
     /// Applies a change now and queues its record for the next journal write.
     func applyQueued(_ mutation: Mutation) {
         data.apply(mutation)
-        durability.queue(mutation)
+        queued.append(mutation)
+    }
+
+    /// Writes the queued changes, if any (the tick, a snapshot, shutdown).
+    func flushQueued() throws(DurabilityError) {
+        guard !queued.isEmpty else { return }
+        try write(nil, keepOnFailure: true)
+    }
+
+    /// Writes the queued changes (as records of at most ``Durability/maxChangesPerRecord``) and
+    /// then `record`, in one append. If it fails, nothing applied is lost: with `keepOnFailure`
+    /// (`record` is applied already) ``Durability`` keeps both for its next write; without, the
+    /// queued ones stay here and `record`, not applied, is the caller's to drop.
+    private func write(_ record: Mutation?, keepOnFailure: Bool = false) throws(DurabilityError) {
+        var records: [Mutation] = []
+        var start = 0
+        while start < queued.count {
+            let end = min(queued.count, start + Durability.maxChangesPerRecord)
+            records.append(end - start == 1 ? queued[start] : .batch(Array(queued[start..<end])))
+            start = end
+        }
+        if let record { records.append(record) }
+        guard !records.isEmpty else { return }
+        do {
+            try durability.write(records, keepOnFailure: keepOnFailure)
+        } catch {
+            if keepOnFailure { queued.removeAll() }
+            throw error
+        }
+        queued.removeAll(keepingCapacity: queued.count <= 4096)
     }
 
     /// Applies an event the intake journaled (its record is written already).

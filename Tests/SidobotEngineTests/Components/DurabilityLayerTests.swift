@@ -13,18 +13,20 @@ struct DurabilityLayerTests {
                        dedupe: false, movesLedger: true)
     }
 
-    @Test("records are numbered in one sequence whoever writes them; queued records go first")
+    @Test("records are numbered in one sequence whoever writes them; the engine's queued records ride with its next write")
     func numbering() throws {
         let contents = MemoryJournal.Contents()
         let durability = Durability.inMemory(contents)
-        try durability.write(Self.hook(1))
-        durability.queue(.eventDone(id: "h-1"))
-        #expect(durability.hasQueued)
-        try durability.write(Self.hook(2))
-        #expect(contents.sequences == [1, 2, 3])
-        #expect(contents.lines[1].contains(#""op":"event.done""#))
-        #expect(contents.appends == 2, "the queued record rides with the next write")
-        #expect(durability.sequence == 3)
+        let store = Store(deadLetterCapacity: 10, durability: durability)
+        try durability.write(Self.hook(1))  // the intake's
+        store.applyQueued(.eventDone(id: "h-1"))
+        #expect(contents.lines.count == 1, "a queued record waits for the engine's next write")
+        try durability.write(Self.hook(2))  // the intake's again: it does not carry the engine's queue
+        try store.commit(Self.hook(3))
+        #expect(contents.sequences == [1, 2, 3, 4])
+        #expect(contents.lines[2].contains(#""op":"event.done""#) && contents.lines[3].contains("h-3"))
+        #expect(contents.appends == 3, "the queued record rides with the engine's next write")
+        #expect(durability.sequence == 4)
     }
 
     @Test("a failed write leaves nothing half-written; the record it was asked to keep is written first next time")
@@ -51,7 +53,9 @@ struct DurabilityLayerTests {
             try durability.write(record)
             data.apply(record)
         }
-        durability.queue(.eventDone(id: "h-1"))
+        // A write that failed leaves its records queued; the snapshot writes them first.
+        contents.failNextAppend()
+        #expect(throws: DurabilityError.self) { try durability.write(.eventDone(id: "h-1"), keepOnFailure: true) }
         data.apply(.eventDone(id: "h-1"))
         let writer = try #require(durability.beginSnapshot())
         #expect(writer.sequence == 4)

@@ -48,6 +48,7 @@ final class MemoryJournal: Journal {
 
     var location: String { "memory" }
     var durableThrough: UInt64 { last }
+    var syncsEachAppend: Bool { false }
     func readSnapshot() throws(DurabilityError) -> [UInt8]? { contents.snapshot }
 
     func readRecords(after sequence: UInt64, _ body: (JournalLine) throws(DurabilityError) -> Void) throws(DurabilityError) -> [UInt8]? {

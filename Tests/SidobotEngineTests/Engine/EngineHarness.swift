@@ -26,9 +26,11 @@ final class EngineHarness {
         sidobe = TestSidobe(now: { clock.now().date }, isRegistered: { !$0.hasSuffix("0000") })
         configuration = EngineConfiguration(rulesFolder: rulesFolder, dataFolder: persistent ? dataFolder : nil)
         configuration.fsync = .always
-        // Short, so a hung run fails its test quickly; longer under sanitizers (scripts/check-sanitizers
+        // The engine's default wall-clock limit: the whole suite shares two pool threads, and a run
+        // suspended in a send can wait seconds to be resumed while other tests' Lua loops spin
+        // (5 s here aborted runs of passing tests). Longer under sanitizers (scripts/check-sanitizers
         // sets SIDOBOT_TEST_SLOWDOWN), which slow everything down several times.
-        configuration.limits.timePerRun = .seconds(5 * testSlowdown)
+        configuration.limits.timePerRun = .seconds(30 * testSlowdown)
     }
 
     deinit { try? FileManager.default.removeItem(at: root) }
