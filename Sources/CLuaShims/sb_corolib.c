@@ -7,7 +7,8 @@
  * host call: resuming or closing it would corrupt the run), and carry an
  * async host call made inside a nested coroutine out to the host, by
  * yielding every coroutine up to the run's and resuming them back down when
- * the answer comes. And, as everywhere, an abort inside a coroutine is
+ * the answer comes; a slice's pause (sb_limits.c) travels the same way. And,
+ * as everywhere, an abort inside a coroutine is
  * rethrown in its resumer instead of being returned as a failure.
  */
 #include "sb_internal.h"
@@ -82,6 +83,14 @@ static int sb_co_step(lua_State *L, lua_State *co, int narg, int kind) {
                 SB_TFLAGS(co) |= SB_TF_WAIT;
                 SB_TFLAGS(L) |= SB_TF_WAIT;
                 return lua_yieldk(L, 0, (lua_KContext)kind, sb_co_cont);
+            }
+            if (S->slice_yield) {
+                /* a slice's pause: this thread cannot pass it out, so the
+                 * coroutine goes on (the budget and limits still apply) */
+                sb_slice_refused(S);
+                SB_TFLAGS(co) &= ~(uintptr_t)SB_TF_WAIT;
+                narg = 0;
+                continue;
             }
             /* this thread cannot be suspended: refuse the host call */
             S->host_yield = 0;

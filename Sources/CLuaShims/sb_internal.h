@@ -10,6 +10,11 @@
 #define SB_POOL_MAX 64
 /* Pattern-matching / C-loop steps charged to the budget per batch. */
 #define SB_STEP_BATCH 1000
+/* Bytes a run may allocate for one instruction of its budget: the work of a
+ * C function (string.rep, table.concat, string.format, gsub, "..", ...) is
+ * charged by the bytes it produces, at about what copying them costs beside
+ * a VM instruction (a 5 ns instruction, 16 bytes copied and touched). */
+#define SB_BYTES_PER_STEP 16
 
 /* Per-thread flags, stored in the thread's LUA_EXTRASPACE. */
 #define SB_TF_OWNED 1u /* a host run coroutine: scripts may not resume/close it */
@@ -36,6 +41,13 @@ struct SBState {
     uint32_t hook_interval;
     int64_t remaining;
     uint64_t deadline_ns;
+    uint64_t cpu_limit_ns;  /* 0 = none */
+    uint64_t cpu_used_ns;   /* by the run, up to cpu_mark_ns */
+    uint64_t cpu_mark_ns;   /* thread CPU clock at the last hook of this
+                               resume; 0 until the first */
+    uint64_t slice_ns;      /* 0 = the run is not sliced */
+    uint64_t slice_end_ns;  /* when the current resume should pause */
+    int slice_yield;        /* set by the hook right before pausing */
 
     /* abort (sticky) */
     int aborting;
@@ -98,6 +110,9 @@ void sb_charge_lazy(lua_State *L, int64_t steps); /* never raises */
  * with its value on top): rethrows if the run is aborting. */
 void sb_rethrow_if_aborting(lua_State *L, int status);
 void sb_hook(lua_State *L, lua_Debug *ar);
+/* A slice pause that could not be passed out to the host: clears it and
+ * tries again after another slice. */
+void sb_slice_refused(SBState *S);
 void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* sb_state.c */

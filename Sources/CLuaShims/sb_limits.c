@@ -1,6 +1,7 @@
 /*
- * Limits: the clock, the sticky abort, the run's budget, the count hook and
- * the byte-limited allocator.
+ * Limits: the clocks, the sticky abort, the run's budget, the count hook
+ * (which also pauses a run at the end of its slice) and the byte-limited
+ * allocator (which also charges what C functions produce).
  *
  * They share one file because together they are the only way a run can be
  * stopped: the hook and the step charges of the ported C loops draw on the
@@ -30,6 +31,14 @@ uint64_t sb_now_ns(void) {
 #else
     clock_gettime(CLOCK_MONOTONIC, &ts);
 #endif
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t sb_thread_cpu_ns(void) {
+    struct timespec ts;
+    /* a system call (no vDSO for thread clocks): read only at count hooks,
+     * so a run that never reaches one never pays for it */
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -85,10 +94,48 @@ void sb_charge_lazy(lua_State *L, int64_t steps) {
     S->remaining -= steps;
 }
 
-/* The count hook: every `hook_interval` VM instructions, in every thread. */
+void sb_charge_host(SBState *S, int64_t steps) { S->remaining -= steps; }
+
+/* Adds the CPU time since the previous hook of this resume to the run's. */
+static void sb_account_cpu(SBState *S) {
+    uint64_t now = sb_thread_cpu_ns();
+    if (S->cpu_mark_ns != 0 && now > S->cpu_mark_ns)
+        S->cpu_used_ns += now - S->cpu_mark_ns;
+    S->cpu_mark_ns = now;
+}
+
+/* The count hook: every `hook_interval` VM instructions, in every thread.
+ * Charges the budget, checks the deadline and the CPU limit, and pauses the
+ * run once its slice is over, if it can be paused here (not inside a
+ * metamethod or another call made from C): Lua 5.4 lets a count hook yield,
+ * and the instruction it interrupted is carried on when the run resumes.
+ * The pause travels like an async host call (host_yield), so that a nested
+ * coroutine passes it out to the run's (sb_corolib.c). */
 void sb_hook(lua_State *L, lua_Debug *ar) {
+    SBState *S = sb_state_of(L);
     (void)ar;
-    sb_charge(L, sb_state_of(L)->hook_interval);
+    sb_charge(L, S->hook_interval);
+    if (S->cpu_limit_ns != 0) {
+        sb_account_cpu(S);
+        if (S->cpu_used_ns > S->cpu_limit_ns) {
+            sb_set_abort_at(S, L, SB_ABORT_CPU);
+            sb_raise_abort(L);
+        }
+    }
+    if (S->slice_end_ns != 0 && sb_now_ns() >= S->slice_end_ns && lua_isyieldable(L)) {
+        S->slice_yield = 1;
+        S->host_yield = 1;
+        SB_TFLAGS(L) |= SB_TF_WAIT;
+        lua_yield(L, 0); /* returns; the VM yields once the hook is done */
+    }
+}
+
+/* A pause that could not be passed out (sb_corolib.c): the next try after
+ * another slice. */
+void sb_slice_refused(SBState *S) {
+    S->slice_yield = 0;
+    S->host_yield = 0;
+    S->slice_end_ns = sb_now_ns() + S->slice_ns;
 }
 
 /* After a protected call inside the sandbox returned `status` (an error
@@ -118,6 +165,10 @@ void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         size_t grow = nsize - osize;
         if (S->mem_used > S->mem_limit || grow > S->mem_limit - S->mem_used)
             return NULL; /* over the ceiling: Lua raises LUA_ERRMEM */
+        /* charged, never raised here (an allocator must not): a run that
+         * spent its budget this way is aborted at its next count hook or
+         * charged step; one C call can produce at most the memory ceiling */
+        S->remaining -= (int64_t)(grow / SB_BYTES_PER_STEP);
     }
     {
         void *np = realloc(ptr, nsize);

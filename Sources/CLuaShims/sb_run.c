@@ -1,6 +1,7 @@
 /*
  * Runs: a run is one call of a handle in a coroutine of its own, resumed
- * by the host until it returns, fails, or suspends in an async host call.
+ * by the host until it returns, fails, or suspends in an async host call or
+ * at the end of its slice.
  *
  * Coroutines, not lua_pcall, because an async host call must be able to
  * suspend the run and let others proceed; pooled, because most runs are
@@ -87,14 +88,37 @@ int sb_run_resume(SBState *S, lua_State *co, int nargs, SBBudget *budget, int *n
         return SB_ABORT;
     S->remaining = budget->remaining;
     S->deadline_ns = budget->deadline_ns;
+    S->cpu_limit_ns = budget->cpu_limit_ns;
+    S->cpu_used_ns = budget->cpu_used_ns;
+    S->cpu_mark_ns = 0; /* CPU is read from the first count hook on */
+    S->slice_ns = budget->slice_ns;
+    S->slice_end_ns = budget->slice_ns != 0 ? sb_now_ns() + budget->slice_ns : 0;
     S->host_yield = 0;
+    S->slice_yield = 0;
     SB_TFLAGS(co) &= ~(uintptr_t)SB_TF_WAIT;
     status = lua_resume(co, S->L, nargs, nres);
     budget->remaining = S->remaining;
+    if (S->cpu_limit_ns != 0 && S->cpu_mark_ns != 0) {
+        uint64_t now = sb_thread_cpu_ns();
+        if (now > S->cpu_mark_ns)
+            S->cpu_used_ns += now - S->cpu_mark_ns;
+    }
+    budget->cpu_used_ns = S->cpu_used_ns;
+    /* spent without a count hook to notice (C work charged by bytes right
+     * before the run ended or suspended): the budget is spent all the same */
+    if (S->remaining < 0 && (status == LUA_OK || status == LUA_YIELD))
+        sb_set_abort_at(S, NULL, SB_ABORT_INSTRUCTIONS);
     S->deadline_ns = 0;
+    S->cpu_limit_ns = 0;
+    S->slice_ns = 0;
+    S->slice_end_ns = 0;
     if (status == LUA_YIELD) {
         if (S->host_yield) {
             S->host_yield = 0;
+            if (S->slice_yield) {
+                S->slice_yield = 0;
+                return SB_SLICE_YIELD;
+            }
             return SB_HOST_YIELD;
         }
         return SB_PLAIN_YIELD;

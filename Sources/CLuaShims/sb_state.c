@@ -17,7 +17,7 @@
 
 /* string: dump is removed (bytecode: load refuses it anyway, and it would
  * expose function internals); the matcher is replaced by the step-counted
- * ports, since the stock one cannot be interrupted. */
+ * ports, since the stock one cannot be interrupted; rep is wrapped. */
 static const char *const sb_string_removed[] = {"dump", NULL};
 
 static const luaL_Reg sb_string_funcs[] = {
@@ -28,10 +28,34 @@ static const luaL_Reg sb_string_funcs[] = {
     {NULL, NULL}
 };
 
+/* string.rep (upvalue 1: the stock one). The stock rep loops `n` times even
+ * when the result is empty, so string.rep("", 1e15) would hold the state for
+ * days inside one C call: an empty result is answered at once. Anything else
+ * goes to the stock rep, whose one allocation of the whole result is charged
+ * to the budget (sb_alloc) and bounded by the memory ceiling. */
+static int sb_str_rep(lua_State *L) {
+    size_t l, lsep;
+    lua_Integer n;
+    (void)luaL_checklstring(L, 1, &l);
+    n = luaL_checkinteger(L, 2);
+    (void)luaL_optlstring(L, 3, "", &lsep);
+    if (n <= 0 || (l == 0 && (lsep == 0 || n == 1))) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static void sb_open_string(lua_State *L) {
     lua_getglobal(L, LUA_STRLIBNAME);
     sb_remove_fields(L, sb_string_removed);
     luaL_setfuncs(L, sb_string_funcs, 0);
+    lua_getfield(L, -1, "rep");
+    lua_pushcclosure(L, sb_str_rep, 1);
+    lua_setfield(L, -2, "rep");
     lua_pop(L, 1);
     /* protect the string metatable: it is shared by every string of the
      * state, so changing it would change every rule's strings */

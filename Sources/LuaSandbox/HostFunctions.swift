@@ -170,6 +170,13 @@ public struct LuaHostCall: ~Copyable {
         }
         return state.retainArgument(at: index)
     }
+
+    /// Charges the run's instruction budget for work the host function did, by the bytes it
+    /// produced or scanned (one instruction for every 16 bytes, as C functions of the state are
+    /// charged). Never fails here: a run whose budget is spent is aborted at its next count hook.
+    public func charge(bytes: Int) {
+        state.charge(bytes: bytes)
+    }
 }
 
 /// The context of an asynchronous host-function call.

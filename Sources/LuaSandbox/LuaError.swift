@@ -89,6 +89,9 @@ public enum LuaLimit: String, Sendable, Equatable, CustomStringConvertible {
     /// The run's wall-clock deadline (``LuaLimits/timePerRun``), time spent
     /// suspended in async host functions included.
     case deadline
+    /// The run's CPU time (``LuaLimits/cpuPerRun``): what it spent running,
+    /// not suspended.
+    case cpu
 
     /// A readable rendering of the value, for logs and error reports.
     public var description: String {
@@ -96,6 +99,7 @@ public enum LuaLimit: String, Sendable, Equatable, CustomStringConvertible {
         case .memory: return "memory limit"
         case .instructions: return "instruction limit"
         case .deadline: return "time limit"
+        case .cpu: return "CPU time limit"
         }
     }
 }

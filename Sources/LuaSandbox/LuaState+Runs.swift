@@ -15,6 +15,8 @@ extension LuaState {
         case finished([LuaValue])
         case failed(LuaError)
         case awaitHost(PendingAsync)
+        /// The run used up its slice (``LuaLimits/slice``) and paused.
+        case paused
     }
 
     private func startRun(_ function: LuaFunction, _ arguments: [LuaValue]) throws(LuaError) -> Run {
@@ -44,7 +46,9 @@ extension LuaState {
         let deadline = sb_now_ns() &+ hot.pointee.runTimeNs
         hot.pointee.activeRuns += 1
         // the first resume passes the function to run (sb_boot's argument)
-        return Run(co: co!, ref: ref, budget: SBBudget(remaining: hot.pointee.runInstructions, deadline_ns: deadline), nargs: 1)
+        let budget = SBBudget(remaining: hot.pointee.runInstructions, deadline_ns: deadline, cpu_limit_ns: hot.pointee.runCPUNs,
+                              cpu_used_ns: 0, slice_ns: hot.pointee.sliceNs)
+        return Run(co: co!, ref: ref, budget: budget, nargs: 1)
     }
 
     private func finish(_ run: Run, reusable: Bool) {
@@ -89,6 +93,8 @@ extension LuaState {
             pendingAsync = nil
             onSuspend?(run.tag)
             return .awaitHost(p)
+        case Int(SB_SLICE_YIELD):
+            return .paused
         case Int(SB_PLAIN_YIELD):
             let e = LuaError.script(
                 LuaScriptError(
@@ -169,6 +175,7 @@ extension LuaState {
         case .finished(let values): return values
         case .failed(let error): throw error
         case .awaitHost(let pending): return try await continueRun(run, pending)
+        case .paused: return try await continueRun(run, nil)
         }
     }
 
@@ -181,12 +188,15 @@ extension LuaState {
         case .finished(let values): return values
         case .failed(let error): throw error
         case .awaitHost(let pending): return try await continueRun(run, pending)
+        case .paused: return try await continueRun(run, nil)
         }
     }
 
     /// Starts `function` in a new coroutine with `packed` arguments and runs it synchronously as far
     /// as it goes: to its end (``LuaRunStart/finished(_:)``), or to its first async host function
-    /// call (``LuaRunStart/suspended(_:)``), to be continued with ``resume(_:)``.
+    /// call or the end of its first slice (``LuaRunStart/suspended(_:)``), to be continued with
+    /// ``resume(_:)``. A run paused at the end of a slice is resumed only after `resume` has let
+    /// the work already waiting on the caller's executor go first (`Task.yield()`).
     ///
     /// The same as ``run(_:packed:tag:)``, for a host that runs many handlers of which most never
     /// suspend: those cost no task and no `await`. Limits, errors and the `tag` are as for
@@ -222,6 +232,7 @@ extension LuaState {
         case .finished(let values): return .finished(values)
         case .failed(let error): throw error
         case .awaitHost(let pending): return .suspended(LuaSuspendedRun(run: run, pending: pending, stateID: stateID))
+        case .paused: return .suspended(LuaSuspendedRun(run: run, pending: nil, stateID: stateID))
         }
     }
 
@@ -233,15 +244,27 @@ extension LuaState {
         return try await continueRun(suspended.run, suspended.pending)
     }
 
-    private func continueRun(_ started: Run, _ first: PendingAsync) async throws(LuaError) -> [LuaValue] {
+    private func continueRun(_ started: Run, _ first: PendingAsync?) async throws(LuaError) -> [LuaValue] {
         var run = started
-        var next: Step = .awaitHost(first)
+        var next: Step = first.map { .awaitHost($0) } ?? .paused
         while true {
             switch next {
             case .finished(let values):
                 return values
             case .failed(let error):
                 throw error
+            case .paused:
+                // Behind whatever waits on this executor: other runs, other events.
+                await Task.yield()
+                if sb_is_closed(S) != 0 {
+                    hot.pointee.activeRuns -= 1
+                    throw .unusable(.closed)
+                }
+                if Task.isCancelled {
+                    finish(run, reusable: false)
+                    throw .cancelled
+                }
+                next = step(&run)
             case .awaitHost(let pending):
                 let remaining = run.budget.deadline_ns &- sb_now_ns()
                 let deadline =
@@ -270,6 +293,8 @@ extension LuaState {
     }
 
     private func callLoop(_ run: inout Run) throws(LuaError) -> [LuaValue] {
+        // A synchronous call cannot let others go: never paused.
+        run.budget.slice_ns = 0
         while true {
             switch step(&run) {
             case .finished(let values):
@@ -280,6 +305,8 @@ extension LuaState {
                 writer().writeMessageReturning(
                     "async host function '\(pending.name)' cannot be called from a synchronous call")
                 sb_set_host_result(S, Int32(SB_HOST_RESULT_REJECT), 0)
+            case .paused:
+                continue
             }
         }
     }
@@ -443,13 +470,18 @@ extension ValueWriter {
 public enum LuaRunStart {
     /// The run ended without suspending; these are its results.
     case finished([LuaValue])
-    /// The run called an async host function: continue it with ``LuaState/resume(_:)``.
+    /// The run called an async host function, or used up its slice: continue it with
+    /// ``LuaState/resume(_:)``.
     case suspended(LuaSuspendedRun)
 }
 
-/// A run waiting at its first async host function call. Not `Sendable`: it belongs to its state.
+/// A run waiting at its first async host function call or paused at the end of its first slice.
+/// Not `Sendable`: it belongs to its state.
 public struct LuaSuspendedRun {
     let run: LuaState.Run
-    let pending: LuaState.PendingAsync
+    let pending: LuaState.PendingAsync?
     let stateID: UInt64
+
+    /// Whether the run paused at the end of its slice (not in an async host call).
+    public var isPaused: Bool { pending == nil }
 }

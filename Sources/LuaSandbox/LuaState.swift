@@ -62,6 +62,8 @@ public final class LuaState {
         var activeRuns = 0
         var runTimeNs: UInt64 = 0
         var runInstructions: Int64 = 0
+        var runCPUNs: UInt64 = 0
+        var sliceNs: UInt64 = 0
         var valueDepth = 100
         var valueElements = 1_000_000
     }
@@ -138,6 +140,8 @@ public final class LuaState {
     private func applyLimits() {
         hot.pointee.runTimeNs = limits.timeNanoseconds
         hot.pointee.runInstructions = Int64(clamping: limits.instructionsPerRun)
+        hot.pointee.runCPUNs = limits.cpuNanoseconds
+        hot.pointee.sliceNs = limits.sliceNanoseconds
         hot.pointee.valueDepth = min(max(1, limits.maxValueDepth), 512)
         hot.pointee.valueElements = max(1, limits.maxValueElements)
         sb_set_memory_limit(S, max(0, limits.memoryBytes))
@@ -189,8 +193,14 @@ public final class LuaState {
         case Int(SB_ABORT_MEMORY): return .memory
         case Int(SB_ABORT_INSTRUCTIONS): return .instructions
         case Int(SB_ABORT_DEADLINE): return .deadline
+        case Int(SB_ABORT_CPU): return .cpu
         default: return nil
         }
+    }
+
+    /// See ``LuaHostCall/charge(bytes:)``.
+    func charge(bytes: Int) {
+        sb_charge_host(S, Int64(max(0, bytes) / 16))
     }
 
     func checkUsable() throws(LuaError) {

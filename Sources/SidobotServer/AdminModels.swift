@@ -89,6 +89,8 @@ public struct RuleInfo: Codable, Sendable, Hashable {
     public var runs: Int
     public var errors: Int
     public var aborts: Int
+    /// Aborts by the limit that stopped the run: `instructions`, `cpu`, `memory`, `deadline`.
+    public var limitsHit: [String: Int]
     public var quarantined: Bool
     public var lastError: String?
     public var loadedAt: String
@@ -96,7 +98,7 @@ public struct RuleInfo: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case name, path, description, events, schedules, runs, errors, aborts, quarantined
-        case lastError = "last_error", loadedAt = "loaded_at", memoryBytes = "memory_bytes"
+        case limitsHit = "limits_hit", lastError = "last_error", loadedAt = "loaded_at", memoryBytes = "memory_bytes"
     }
 
     init(_ summary: RuleSummary) {
@@ -108,6 +110,7 @@ public struct RuleInfo: Codable, Sendable, Hashable {
         runs = summary.runs
         errors = summary.errors
         aborts = summary.aborts
+        limitsHit = summary.limitHits
         quarantined = summary.quarantined
         lastError = summary.lastError
         loadedAt = summary.loadedAt.description

@@ -276,6 +276,7 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
         h('dt', {}, 'runs'), h('dd', {}, r.runs + ' runs, ',
           h('span', { class: r.errors ? 'pill bad' : '' }, r.errors + ' errors'), ', ',
           h('span', { class: r.aborts ? 'pill bad' : '' }, r.aborts + ' aborts'),
+          r.aborts ? h('span', { class: 'muted small' }, ' (' + Object.entries(r.limits_hit || {}).map(([k, n]) => k + ' limit × ' + n).join(', ') + ')') : null,
           h('span', { class: 'muted small' }, ' · ' + Math.round(r.memory_bytes / 1024) + ' KiB'))),
       r.last_error ? h('pre', { class: 'err' }, r.last_error) : null,
     )), 'No rules loaded.');

@@ -58,6 +58,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("recipient-gap"), help: "Minimum seconds between two sends to the same phone (0: off).")
     var recipientGap: Double = 1
 
+    @Option(name: .customLong("cpu-limit"), help: "CPU seconds a handler run may use (not counting time waiting for Sidobe); a rule can set its own with rule { cpu_limit = ... }.")
+    var cpuLimit: Double = 1
+
+    @Option(name: .customLong("slice"), help: "Milliseconds a handler run may hold the engine before it pauses to let other rules run (0: never paused).")
+    var slice: Double = 10
+
     @Flag(name: .customLong("confirm-status"), help: "Confirm a FAILED webhook with GET whatsapp-messages/:id before accepting it (the signature does not cover the body).")
     var confirmStatus = false
 
@@ -70,6 +76,8 @@ struct RunCommand: AsyncParsableCommand {
         if !(sendRate > 0) { throw ValidationError("--send-rate must be positive (sends per second)") }
         if !(sendBurst >= 1) { throw ValidationError("--send-burst must be at least 1") }
         if !(recipientGap >= 0) { throw ValidationError("--recipient-gap cannot be negative") }
+        if !(cpuLimit > 0 && cpuLimit <= 60) { throw ValidationError("--cpu-limit must be more than 0 and at most 60 seconds") }
+        if !(slice >= 0 && slice <= 1000) { throw ValidationError("--slice must be between 0 and 1000 milliseconds") }
     }
 
     func run() async throws {
@@ -130,6 +138,8 @@ struct RunCommand: AsyncParsableCommand {
         engineConfiguration.sendRate = sendRate
         engineConfiguration.sendBurst = sendBurst
         engineConfiguration.recipientGap = recipientGap
+        engineConfiguration.limits.cpuPerRun = .milliseconds(Int64((cpuLimit * 1000).rounded()))
+        engineConfiguration.limits.slice = .microseconds(Int64((slice * 1000).rounded()))
         let engine = Engine(configuration: engineConfiguration, sidobe: client, logger: Logger(label: "sidobot.engine"))
         rateLimitFeedback.attach(engine)
 

@@ -65,7 +65,9 @@ enum {
     SB_SYNTAX = 5,        /* syntax error while loading */
     SB_CONVERSION = 6,    /* value could not be converted: sb_conversion_* */
     SB_BAD_HANDLE = 7,    /* the handle does not name a live function */
-    SB_NOMEM = 8          /* host-side malloc failed */
+    SB_NOMEM = 8,         /* host-side malloc failed */
+    SB_SLICE_YIELD = 9    /* the run used up its slice and paused: resume it
+                             (nargs 0) when the host has let others go */
 };
 
 /* Why a state aborted (sticky: a state that aborted must be discarded). */
@@ -73,7 +75,8 @@ enum {
     SB_ABORT_NONE = 0,
     SB_ABORT_MEMORY = 1,
     SB_ABORT_INSTRUCTIONS = 2,
-    SB_ABORT_DEADLINE = 3
+    SB_ABORT_DEADLINE = 3,
+    SB_ABORT_CPU = 4
 };
 
 /* Conversion problems (Lua -> buffer). */
@@ -116,6 +119,10 @@ typedef struct SBBuffer {
 typedef struct SBBudget {
     int64_t remaining;     /* instructions (and pattern-matching steps) left */
     uint64_t deadline_ns;  /* monotonic deadline (sb_now_ns), 0 = none */
+    uint64_t cpu_limit_ns; /* CPU time the run may use in all, 0 = none */
+    uint64_t cpu_used_ns;  /* CPU time it used so far (sb_run_resume adds) */
+    uint64_t slice_ns;     /* longest stretch of one resume before the run
+                              pauses with SB_SLICE_YIELD, 0 = never */
 } SBBudget;
 
 /** Conversion limits (Lua -> host). */
@@ -162,6 +169,13 @@ void sb_set_hook_interval(SBState *S, uint32_t interval);
 
 /** Monotonic clock in nanoseconds (the clock deadlines are measured on). */
 uint64_t sb_now_ns(void);
+/** CPU time of the calling thread in nanoseconds (the clock CPU limits are
+ *  measured on). */
+uint64_t sb_thread_cpu_ns(void);
+/** Charges `steps` to the budget of the run in progress without raising:
+ *  the next count hook aborts the run if the budget is spent. For host
+ *  functions whose work is proportional to bytes (json.encode). */
+void sb_charge_host(SBState *S, int64_t steps);
 
 /** SB_ABORT_* reason, sticky. */
 int sb_abort_reason(const SBState *S);
@@ -226,6 +240,7 @@ int sb_run_prepare(SBState *S, int64_t fn_id, int nargs, lua_State **co, int *co
 /** Resumes `co` with `nargs` values already on its stack (0 after a host
  *  yield: the results of the host call are taken from inbuf, see
  *  sb_set_host_result). Returns SB_OK (*nres results on co), SB_HOST_YIELD,
+ *  SB_SLICE_YIELD (budget->slice_ns passed: resume with nargs 0),
  *  SB_PLAIN_YIELD, SB_ERROR or SB_ABORT. */
 int sb_run_resume(SBState *S, lua_State *co, int nargs, SBBudget *budget, int *nres);
 /** Encodes the top `nres` values of co into outbuf (raw access only).

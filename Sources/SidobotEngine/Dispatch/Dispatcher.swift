@@ -137,13 +137,15 @@ final class Dispatcher {
     private func finish(tag: RunTable.Tag, rule: LoadedRule, event: EngineEvent, failure: LuaError?) -> Ended {
         var ended = Ended(rule: rule)
         var outcome = RunOutcome.ran
+        var limit: LuaLimit?
         var detail: String?
         if let failure {
             let text = failure.description
             detail = text
             switch failure {
-            case .limitExceeded:
+            case .limitExceeded(let exceeded):
                 outcome = .aborted
+                limit = exceeded.limit
                 logger.error("rule aborted: it hit a limit", metadata: ["rule": "\(rule.name)", "event": "\(event.id)", "error": "\(text)"])
                 services.addDeadLetter(rule: rule.name, event: event, reason: .limit, error: text, run: tag)
                 ended.needsRebuild = true
@@ -156,7 +158,7 @@ final class Dispatcher {
                 services.addDeadLetter(rule: rule.name, event: event, reason: .error, error: text, run: tag)
             }
         }
-        if rule.runEnded(outcome, error: detail, quarantineAfter: quarantineAfter) {
+        if rule.runEnded(outcome, limit: limit, error: detail, quarantineAfter: quarantineAfter) {
             ended.quarantined = true
             routes.setQuarantine(rule.name, after: rule.stats.consecutiveAborts)
             logger.critical("RULE QUARANTINED: it aborted \(rule.stats.consecutiveAborts) times in a row and will not run until its file is fixed and reloaded",

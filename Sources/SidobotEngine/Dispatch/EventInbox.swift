@@ -37,12 +37,11 @@ final class EventInbox {
         Task { [weak engine] in await engine?.drainInbox() }
     }
 
-    /// Takes every waiting event; the next append schedules a new drain.
-    func takeAll() -> Deque<Entry> {
+    /// The next event to dispatch; the next append schedules a new drain. One at a time, so that a
+    /// drain that yields (``ExecutorTurn``) and another that starts meanwhile still dispatch in order.
+    func next() -> Entry? {
         drainScheduled = false
-        // Handed over whole: emptying it in place would copy the buffer the caller now shares.
-        defer { events = [] }
-        return events
+        return events.popFirst()
     }
 
     var isEmpty: Bool { events.isEmpty }

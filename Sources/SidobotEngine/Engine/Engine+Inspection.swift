@@ -12,6 +12,8 @@ public struct RuleSummary: Sendable, Hashable {
     public var runs: Int
     public var errors: Int
     public var aborts: Int
+    /// Aborts by limit: `instructions`, `cpu`, `memory`, `deadline` (the limits that stopped a run).
+    public var limitHits: [String: Int]
     public var quarantined: Bool
     public var lastError: String?
     public var loadedAt: UnixTime
@@ -29,6 +31,7 @@ extension Engine {
                         events: rule.registration.eventNames,
                         schedules: rule.registration.schedules.map { ($0.key, scheduler.nextFire(rule: rule.name, key: $0.key)) },
                         runs: rule.stats.runs, errors: rule.stats.errors, aborts: rule.stats.aborts,
+                        limitHits: Dictionary(uniqueKeysWithValues: rule.stats.limitHits.map { ($0.key.rawValue, $0.value) }),
                         quarantined: rule.stats.quarantined, lastError: rule.stats.lastError, loadedAt: rule.loadedAt,
                         memoryBytes: rule.state.memoryInUse)
         }

@@ -9,11 +9,12 @@ import Sidobe
 extension Engine {
     /// Dispatches everything waiting: the intake's events, then what runs raised meanwhile.
     func drainInbox() async {
+        var turn = ExecutorTurn(slice: configuration.limits.slice)
         while true {
-            takeFromIntake()
-            let entries = inbox.takeAll()
-            guard !entries.isEmpty else { return }
-            for entry in entries { deliver(entry.event, note: entry.note) }
+            if inbox.isEmpty { takeFromIntake() }
+            guard let entry = inbox.next() else { return }
+            deliver(entry.event, note: entry.note)
+            await turn.yieldIfSpent()
         }
     }
 
@@ -159,10 +160,16 @@ extension Engine {
         for due in missed { fire(due, now: now) }
     }
 
-    /// The alarm rang (real clock): fire what fell due and set it again.
-    func alarmRang() {
+    /// The alarm rang (real clock): fire what fell due and set it again, yielding between timers
+    /// once the burst has held the executor for a slice (``ExecutorTurn``).
+    func alarmRang() async {
         guard !isStopping else { return }
-        fireDue(now: clock.now())
+        var turn = ExecutorTurn(slice: configuration.limits.slice)
+        let now = clock.now()
+        while !isStopping, let due = scheduler.takeDue(now: now) {
+            fire(due, now: now)
+            await turn.yieldIfSpent()
+        }
         alarm.set(scheduler.nextDue())
     }
 

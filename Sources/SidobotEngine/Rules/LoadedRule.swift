@@ -45,12 +45,13 @@ final class LoadedRule {
 
     /// A run ended: counted in `sidobot_handler_runs_total` and in the rule's statistics. Returns
     /// true when this run quarantines the rule (it aborted `quarantineAfter` times in a row).
-    func runEnded(_ outcome: RunOutcome, error: String?, quarantineAfter: Int) -> Bool {
+    func runEnded(_ outcome: RunOutcome, limit: LuaLimit? = nil, error: String?, quarantineAfter: Int) -> Bool {
         count(outcome)
         if let error { stats.lastError = error }
         switch outcome {
         case .aborted:
             stats.aborts += 1
+            if let limit { stats.limitHits[limit, default: 0] += 1 }
             stats.consecutiveAborts += 1
             guard stats.consecutiveAborts >= quarantineAfter, !stats.quarantined else { return false }
             stats.quarantined = true
@@ -93,6 +94,8 @@ struct DispatchTarget {
 /// What a rule registered while its file ran: handlers, schedules, metadata.
 struct RuleRegistration {
     var description: String?
+    /// `rule { cpu_limit = ... }`: this rule's CPU time per run, instead of the engine's.
+    var cpuLimit: Duration?
     var handlers: [String: [LuaFunction]] = [:]
     /// Event names in the order first registered (for listings).
     var eventNames: [String] = []
@@ -136,6 +139,8 @@ struct RuleStats {
     var consecutiveAborts = 0
     var quarantined = false
     var lastError: String?
+    /// Aborts by the limit that stopped the run (`instructions`, `cpu`, `memory`, `deadline`).
+    var limitHits: [LuaLimit: Int] = [:]
 }
 
 /// Why a rule could not be loaded: the file and line, and a hint.

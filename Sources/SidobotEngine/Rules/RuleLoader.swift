@@ -48,6 +48,8 @@ struct RuleLoader {
             state.close()
             throw RuleLoadError(luaError: error, path: path)
         }
+        // The file's own CPU limit applies from its first handler run.
+        if let cpu = loading.registration.cpuLimit { state.limits.cpuPerRun = cpu }
         return LoadedRule(name: name, displayPath: path, source: source, state: state, registration: loading.registration,
                           loadedAt: clock.now())
     }
