@@ -8,9 +8,14 @@ import LuaSandbox
 /// waiting on Sidobe holds up nothing: a run that suspends is handed back (``Suspended``) for the
 /// engine to continue, and ends through ``finish(_:failure:)``.
 ///
+/// A run that computes past its slice pauses (``LuaSandbox/LuaLimits/slice``) and is handed back
+/// the same way. Until it ends, its rule is *computing*: the runs of later events for that rule
+/// wait, in arrival order, and start when it ends (``startWaiting(after:)``), so a backlog of one
+/// busy rule's events costs the other rules one routing each, not one slice each.
+///
 /// Owned by the engine actor.
 final class Dispatcher {
-    /// A run that suspended in a `sidobe.*` call.
+    /// A run that suspended in a `sidobe.*` call or paused at the end of its slice.
     struct Suspended {
         let tag: RunTable.Tag
         let rule: LoadedRule
@@ -34,7 +39,19 @@ final class Dispatcher {
         var ended: [Ended] = []
     }
 
+    /// A run whose rule was computing when its event came: it starts when that run ends.
+    private struct Waiting {
+        let tag: RunTable.Tag
+        let handler: LuaFunction
+        let rule: LoadedRule
+        let packed: LuaPackedValues?
+        let fields: [(String, LuaValue)]
+        let event: EngineEvent
+    }
+
     private var routes = RouteTable<DispatchTarget>()
+    /// Rules with a run that paused at the end of its slice, and the runs waiting for it to end.
+    private var computing: [String: [Waiting]] = [:]
     private let rules: RuleSet
     private let runs: RunTable
     private let traces: TraceStore
@@ -99,12 +116,49 @@ final class Dispatcher {
         return dispatched
     }
 
-    /// Starts one handler run; it runs synchronously up to its end or its first `sidobe.*` call.
+    /// Starts one handler run (it runs synchronously up to its end, its first `sidobe.*` call or the
+    /// end of its slice), or lines it up behind the rule's computing run.
     private func start(_ handler: LuaFunction, of rule: LoadedRule, packed: LuaPackedValues?, fields: [(String, LuaValue)],
                        event: EngineEvent, count: DispatchCount, trace: TraceStore.Position, into dispatched: inout Dispatched) {
         let tag = runs.beginHandler(rule: rule.name, eventID: event.id, count: count, trace: trace)
         let started = clock.now()
         traces.update(trace) { $0.rules.append(.init(rule: rule.name, outcome: .running, startedAt: started)) }
+        if computing[rule.name] != nil {
+            computing[rule.name]!.append(Waiting(tag: tag, handler: handler, rule: rule, packed: packed, fields: fields, event: event))
+            return
+        }
+        launch(tag: tag, handler, of: rule, packed: packed, fields: fields, event: event, into: &dispatched)
+    }
+
+    /// A computing run of this rule ended: starts the runs that waited for it, in order, until one
+    /// of them pauses in turn. A waiting run whose rule was replaced meanwhile (rebuilt after an
+    /// abort, reloaded) runs the same handler of the new version.
+    func startWaiting(after run: Suspended) -> Dispatched {
+        var dispatched = Dispatched()
+        guard run.run.isPaused, var waiting = computing.removeValue(forKey: run.rule.name) else { return dispatched }
+        while !waiting.isEmpty, computing[run.rule.name] == nil {
+            let next = waiting.removeFirst()
+            let (rule, handler) = current(next.rule, next.handler)
+            launch(tag: next.tag, handler, of: rule, packed: next.packed, fields: next.fields, event: next.event, into: &dispatched)
+        }
+        if !waiting.isEmpty { computing[run.rule.name, default: []].append(contentsOf: waiting) }
+        return dispatched
+    }
+
+    /// The loaded version of `rule` and its handler matching `handler` (same event, same position).
+    private func current(_ rule: LoadedRule, _ handler: LuaFunction) -> (LoadedRule, LuaFunction) {
+        guard let now = rules[rule.name], now !== rule else { return (rule, handler) }
+        for name in rule.registration.eventNames {
+            if let index = rule.handlers(for: name).firstIndex(of: handler) {
+                let handlers = now.handlers(for: name)
+                if index < handlers.count { return (now, handlers[index]) }
+            }
+        }
+        return (rule, handler)
+    }
+
+    private func launch(tag: RunTable.Tag, _ handler: LuaFunction, of rule: LoadedRule, packed: LuaPackedValues?,
+                        fields: [(String, LuaValue)], event: EngineEvent, into dispatched: inout Dispatched) {
         rule.runStarted()
         let start: LuaRunStart
         do {
@@ -123,6 +177,7 @@ final class Dispatcher {
             let ended = finish(tag: tag, rule: rule, event: event, failure: nil)
             if ended.needsRebuild || ended.quarantined { dispatched.ended.append(ended) }
         case .suspended(let run):
+            if run.isPaused, computing[rule.name] == nil { computing[rule.name] = [] }
             dispatched.suspended.append(Suspended(tag: tag, rule: rule, event: event, run: run))
         }
     }

@@ -77,6 +77,10 @@ extension Engine {
             }
             let ended = self.dispatcher.finish(run, failure: failure)
             if ended.needsRebuild || ended.quarantined { self.handle(ended) }
+            // After the rebuild, if any: the runs that waited for this one use the fresh state.
+            let next = self.dispatcher.startWaiting(after: run)
+            for ended in next.ended { self.handle(ended) }
+            for run in next.suspended { self.continueRun(run) }
         }
     }
 
