@@ -4,18 +4,26 @@ import LuaSandbox
 extension LuaArguments {
     /// A duration: seconds as a number, or text such as `"30s"`, `"5m"`, `"2h"`, `"1d"`.
     func duration(at index: Int) throws(LuaHostError) -> Duration {
+        let value = value(at: index)
         do {
-            switch value(at: index) {
-            case .integer(let seconds): return try DurationText.parse(wholeSeconds: seconds)
-            case .double(let seconds): return try DurationText.parse(seconds: seconds)
-            case .string(let text): return try DurationText.parse(text)
-            case let other:
-                throw argumentError(at: index, "duration expected (seconds, or \"30s\", \"5m\", \"2h\", \"1d\"), got \(other.luaTypeName)")
+            guard let duration = try Self.duration(value) else {
+                throw argumentError(at: index, "duration expected (seconds, or \"30s\", \"5m\", \"2h\", \"1d\"), got \(value.luaTypeName)")
             }
+            return duration
         } catch let error as LuaHostError {
             throw error
         } catch {
             throw argumentError(at: index, "\(error)")
+        }
+    }
+
+    /// A duration value (seconds as a number, or text such as `"30s"`); nil for another type.
+    static func duration(_ value: LuaValue) throws(DurationTextError) -> Duration? {
+        switch value {
+        case .integer(let seconds): try DurationText.parse(wholeSeconds: seconds)
+        case .double(let seconds): try DurationText.parse(seconds: seconds)
+        case .string(let text): try DurationText.parse(text)
+        default: nil
         }
     }
 

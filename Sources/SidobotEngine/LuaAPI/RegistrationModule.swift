@@ -12,15 +12,7 @@ enum RegistrationModule {
                 loading.update { $0.description = text }
             }
             if let limit = fields["cpu_limit"] {
-                let cpu: Duration
-                do {
-                    switch limit {
-                    case .integer(let seconds): cpu = try DurationText.parse(wholeSeconds: seconds)
-                    case .double(let seconds): cpu = try DurationText.parse(seconds: seconds)
-                    case .string(let text): cpu = try DurationText.parse(text)
-                    default: throw LuaHostError("")
-                    }
-                } catch {
+                guard let cpu = try? LuaArguments.duration(limit) else {
                     throw call.arguments.argumentError(at: 0, "cpu_limit must be a duration such as \"2s\" or \"500ms\" (seconds as a number also work)")
                 }
                 guard cpu > .zero, cpu <= .seconds(60) else {
