@@ -195,8 +195,9 @@ extension LuaState {
     /// Starts `function` in a new coroutine with `packed` arguments and runs it synchronously as far
     /// as it goes: to its end (``LuaRunStart/finished(_:)``), or to its first async host function
     /// call or the end of its first slice (``LuaRunStart/suspended(_:)``), to be continued with
-    /// ``resume(_:)``. A run paused at the end of a slice is resumed only after `resume` has let
-    /// the work already waiting on the caller's executor go first (`Task.yield()`).
+    /// ``resume(_:gate:)``. A run paused at the end of a slice takes its next slice when the
+    /// ``LuaSliceGate`` given to `resume` lets it, or after the work already waiting on the caller's
+    /// executor (`Task.yield()`).
     ///
     /// The same as ``run(_:packed:tag:)``, for a host that runs many handlers of which most never
     /// suspend: those cost no task and no `await`. Limits, errors and the `tag` are as for
@@ -239,12 +240,15 @@ extension LuaState {
     /// Continues a run that ``start(_:packed:tag:)`` left suspended: performs its async host call,
     /// resumes it, and so on until it ends. Returns its results, or throws as ``run(_:arguments:tag:)``.
     /// A suspended run must be resumed exactly once, on this state.
-    public func resume(_ suspended: LuaSuspendedRun) async throws(LuaError) -> [LuaValue] {
+    ///
+    /// - Parameter gate: decides when a run paused at the end of a slice takes its next one
+    ///   (``LuaSliceGate``); without one, after `Task.yield()`.
+    public func resume(_ suspended: LuaSuspendedRun, gate: (any LuaSliceGate)? = nil) async throws(LuaError) -> [LuaValue] {
         guard suspended.stateID == stateID else { throw .invalidHandle }
-        return try await continueRun(suspended.run, suspended.pending)
+        return try await continueRun(suspended.run, suspended.pending, gate: gate)
     }
 
-    private func continueRun(_ started: Run, _ first: PendingAsync?) async throws(LuaError) -> [LuaValue] {
+    private func continueRun(_ started: Run, _ first: PendingAsync?, gate: (any LuaSliceGate)? = nil) async throws(LuaError) -> [LuaValue] {
         var run = started
         var next: Step = first.map { .awaitHost($0) } ?? .paused
         while true {
@@ -255,7 +259,7 @@ extension LuaState {
                 throw error
             case .paused:
                 // Behind whatever waits on this executor: other runs, other events.
-                await Task.yield()
+                if let gate { await gate.nextSlice() } else { await Task.yield() }
                 if sb_is_closed(S) != 0 {
                     hot.pointee.activeRuns -= 1
                     throw .unusable(.closed)
@@ -471,7 +475,7 @@ public enum LuaRunStart {
     /// The run ended without suspending; these are its results.
     case finished([LuaValue])
     /// The run called an async host function, or used up its slice: continue it with
-    /// ``LuaState/resume(_:)``.
+    /// ``LuaState/resume(_:gate:)``.
     case suspended(LuaSuspendedRun)
 }
 
@@ -484,4 +488,15 @@ public struct LuaSuspendedRun {
 
     /// Whether the run paused at the end of its slice (not in an async host call).
     public var isPaused: Bool { pending == nil }
+}
+
+/// Decides when a run paused at the end of its slice (``LuaLimits/slice``) takes the next one.
+///
+/// `Task.yield()` puts a paused run at the back of its executor's queue, behind every other paused
+/// run: with twenty CPU-bound runs, anything else that comes waits for twenty slices. A host that
+/// wants other work to wait for about one slice hands out slices itself, one at a time.
+/// `nextSlice()` runs on the caller's executor (the one `resume` runs on).
+public protocol LuaSliceGate: AnyObject {
+    /// Returns when the paused run may run its next slice.
+    func nextSlice() async
 }

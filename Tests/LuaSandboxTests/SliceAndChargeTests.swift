@@ -48,6 +48,53 @@ struct SliceAndChargeTests {
         #expect(try await s.resume(paused) == ["long"])
     }
 
+    /// A gate that lets a paused run go on only when the test says so, and counts the pauses.
+    private final class HeldGate: LuaSliceGate {
+        final class Flag { var isSet = false }
+        var pauses = 0
+        private var held: CheckedContinuation<Void, Never>?
+        var isHolding: Bool { held != nil }
+        func nextSlice() async {
+            pauses += 1
+            await withCheckedContinuation { held = $0 }
+        }
+        func release() {
+            held?.resume()
+            held = nil
+        }
+    }
+
+    @MainActor @Test func aPausedRunTakesItsNextSliceWhenItsGateLetsIt() async throws {
+        let s = try LuaState(limits: LuaLimits(instructionsPerRun: 500_000_000, slice: .milliseconds(1)))
+        let f = try s.load("local n = 0 for i = 1, 3000000 do n = n + 1 end return n", chunkName: "rules/cpu.lua")
+        guard case .suspended(let run) = try s.start(f) else {
+            Issue.record("a 3M-iteration loop finished within one 1 ms slice")
+            return
+        }
+        let gate = HeldGate()
+        let done = HeldGate.Flag()
+        let resumed = Task { @MainActor in
+            defer { done.isSet = true }
+            return try await s.resume(run, gate: gate)
+        }
+        var released = 0
+        while !done.isSet {
+            guard gate.isHolding else {
+                await Task.yield()
+                continue
+            }
+            // The run waits at the gate, however long: nothing else continues it.
+            for _ in 0..<20 { await Task.yield() }
+            #expect(gate.isHolding, "the run went on without its gate")
+            #expect(s.activeRuns == 1)
+            released += 1
+            gate.release()
+        }
+        #expect(try await resumed.value == [.integer(3_000_000)])
+        #expect(gate.pauses == released)
+        #expect(released >= 1)
+    }
+
     @Test func theInstructionBudgetAppliesAcrossSlices() async throws {
         let s = try LuaState(limits: LuaLimits(instructionsPerRun: 3_000_000, slice: .milliseconds(1)))
         let e = try #require(await caught { try await s.execute("while true do end", chunkName: "rules/spin.lua") }?.limitError)

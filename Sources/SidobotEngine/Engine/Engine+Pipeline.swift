@@ -69,7 +69,7 @@ extension Engine {
         Task.immediate {
             var failure: LuaError?
             do {
-                _ = try await run.rule.state.resume(run.run)
+                _ = try await run.rule.state.resume(run.run, gate: self.slices)
             } catch let error as LuaError {
                 failure = error
             } catch {

@@ -40,6 +40,8 @@ public actor Engine: IntakeListener {
     let rules: RuleSet
     let scheduler: Scheduler
     let dispatcher: Dispatcher
+    /// When runs paused at the end of their slice continue.
+    let slices: SliceTurns
     let metrics = EngineMetrics()
 
     private var lifecycle = Lifecycle.created
@@ -58,6 +60,7 @@ public actor Engine: IntakeListener {
         let runs = RunTable(store: store, logger: logger)
         let traces = TraceStore(retention: configuration.traceRetention, budgetBytes: configuration.traceBudgetBytes)
         let inbox = EventInbox()
+        let slices = SliceTurns()
         let alarm = Alarm(clock: clock)
         let intake = Intake(durability: durability, clock: clock, dedupeRetention: configuration.dedupeRetention, logger: logger)
         let services = RunServices(clock: clock, store: store, runs: runs, traces: traces, inbox: inbox, alarm: alarm, logger: logger)
@@ -77,6 +80,7 @@ public actor Engine: IntakeListener {
         self.runs = runs
         self.traces = traces
         self.inbox = inbox
+        self.slices = slices
         self.alarm = alarm
         self.services = services
         self.outbox = outbox
@@ -89,6 +93,7 @@ public actor Engine: IntakeListener {
                                 limits: configuration.limits, quarantineAfter: configuration.quarantineAfter, logger: logger)
         relay.attach(self)
         inbox.attach(self)
+        slices.attach(self)
         intake.notify(self)
     }
 
@@ -208,6 +213,9 @@ public actor Engine: IntakeListener {
     }
 
     private func stopWaitingForIdle() { runs.releaseIdleWaiters() }
+
+    /// One paused run takes its next slice (``SliceTurns``).
+    func takeSliceTurn() { slices.takeTurn() }
 
     // MARK: Inputs, through the intake
 
