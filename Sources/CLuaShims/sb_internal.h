@@ -48,6 +48,8 @@ struct SBState {
     uint64_t slice_ns;      /* 0 = the run is not sliced */
     uint64_t slice_end_ns;  /* when the current resume should pause */
     int slice_yield;        /* set by the hook right before pausing */
+    uint64_t slice_min_end_ns; /* from when waiting work pauses it */
+    const SBWaitingWork *waiting; /* work waiting for this thread, or NULL */
 
     /* abort (sticky) */
     int aborting;

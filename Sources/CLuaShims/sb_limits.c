@@ -10,6 +10,7 @@
  * docs/LUASANDBOX.md, "Limits and aborts").
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -104,6 +105,47 @@ static void sb_account_cpu(SBState *S) {
     S->cpu_mark_ns = now;
 }
 
+struct SBWaitingWork {
+    _Atomic long waiting;
+    _Atomic long ignored;
+};
+
+SBWaitingWork *sb_waiting_work_new(void) {
+    SBWaitingWork *w = malloc(sizeof *w);
+    if (w) {
+        atomic_init(&w->waiting, 0);
+        atomic_init(&w->ignored, 0);
+    }
+    return w;
+}
+
+void sb_waiting_work_free(SBWaitingWork *w) { free(w); }
+
+void sb_waiting_work_add(SBWaitingWork *w, long delta) {
+    atomic_fetch_add_explicit(&w->waiting, delta, memory_order_relaxed);
+}
+
+void sb_waiting_work_ignore(SBWaitingWork *w, long delta) {
+    atomic_fetch_add_explicit(&w->ignored, delta, memory_order_relaxed);
+}
+
+long sb_waiting_work_pending(const SBWaitingWork *w) {
+    return atomic_load_explicit(&w->waiting, memory_order_relaxed)
+        - atomic_load_explicit(&w->ignored, memory_order_relaxed);
+}
+
+void sb_set_waiting_work(SBState *S, const SBWaitingWork *w) { S->waiting = w; }
+
+/* Whether the current resume should pause: its slice is over, or it has had
+ * its shortest slice and other work waits for the thread. Relaxed loads: a
+ * count seen a hook late costs a few microseconds. */
+static int sb_slice_over(SBState *S) {
+    uint64_t now = sb_now_ns();
+    if (now >= S->slice_end_ns)
+        return 1;
+    return S->waiting != NULL && now >= S->slice_min_end_ns && sb_waiting_work_pending(S->waiting) > 0;
+}
+
 /* The count hook: every `hook_interval` VM instructions, in every thread.
  * Charges the budget, checks the deadline and the CPU limit, and pauses the
  * run once its slice is over, if it can be paused here (not inside a
@@ -122,7 +164,7 @@ void sb_hook(lua_State *L, lua_Debug *ar) {
             sb_raise_abort(L);
         }
     }
-    if (S->slice_end_ns != 0 && sb_now_ns() >= S->slice_end_ns && lua_isyieldable(L)) {
+    if (S->slice_end_ns != 0 && sb_slice_over(S) && lua_isyieldable(L)) {
         S->slice_yield = 1;
         S->host_yield = 1;
         SB_TFLAGS(L) |= SB_TF_WAIT;
@@ -136,6 +178,7 @@ void sb_slice_refused(SBState *S) {
     S->slice_yield = 0;
     S->host_yield = 0;
     S->slice_end_ns = sb_now_ns() + S->slice_ns;
+    S->slice_min_end_ns = S->slice_end_ns;
 }
 
 /* After a protected call inside the sandbox returned `status` (an error

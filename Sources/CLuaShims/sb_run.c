@@ -92,7 +92,13 @@ int sb_run_resume(SBState *S, lua_State *co, int nargs, SBBudget *budget, int *n
     S->cpu_used_ns = budget->cpu_used_ns;
     S->cpu_mark_ns = 0; /* CPU is read from the first count hook on */
     S->slice_ns = budget->slice_ns;
-    S->slice_end_ns = budget->slice_ns != 0 ? sb_now_ns() + budget->slice_ns : 0;
+    if (budget->slice_ns != 0) {
+        uint64_t now = sb_now_ns();
+        S->slice_end_ns = now + budget->slice_ns;
+        S->slice_min_end_ns = now + budget->slice_ns / 10;
+    } else {
+        S->slice_end_ns = 0;
+    }
     S->host_yield = 0;
     S->slice_yield = 0;
     SB_TFLAGS(co) &= ~(uintptr_t)SB_TF_WAIT;

@@ -73,6 +73,13 @@ public final class LuaState {
         set { hot.pointee.inHostCall = newValue }
     }
 
+    /// Work waiting for the executor this state's runs use: a sliced run gives way to it after
+    /// its shortest slice instead of at the end of its slice (``LuaWaitingWork``). `nil` (the
+    /// default): runs pause only at the end of a slice. States that share an executor share one.
+    public var waitingWork: LuaWaitingWork? {
+        didSet { sb_set_waiting_work(S, waitingWork?.pointer) }
+    }
+
     /// The limits. Changing ``LuaLimits/memoryBytes`` applies at once; the
     /// other limits apply from the next run.
     public var limits: LuaLimits {

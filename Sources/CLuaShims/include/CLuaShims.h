@@ -167,6 +167,25 @@ void sb_set_conv_limits(SBState *S, SBConvLimits limits);
 /** VM instructions between two count-hook calls (applies to new runs). */
 void sb_set_hook_interval(SBState *S, uint32_t interval);
 
+/** Work waiting for the thread that runs a state's Lua, counted by the host
+ *  (its executor: one more when a job is queued, one less when it starts),
+ *  shared by all the states that run there. A sliced run that has had its
+ *  shortest slice (a tenth of budget->slice_ns) pauses at its next count hook
+ *  once more work waits than the host's own ignored jobs (the turns that hand
+ *  out slices), instead of at the end of its slice: what waits behind a
+ *  computing rule waits about a millisecond, not a slice. Thread-safe. */
+typedef struct SBWaitingWork SBWaitingWork;
+SBWaitingWork *sb_waiting_work_new(void);
+void sb_waiting_work_free(SBWaitingWork *w);
+/** Adds delta to the count of waiting jobs. */
+void sb_waiting_work_add(SBWaitingWork *w, long delta);
+/** Adds delta to the count of waiting jobs that do not pause a run. */
+void sb_waiting_work_ignore(SBWaitingWork *w, long delta);
+/** Jobs waiting, not counting the ignored ones (may be briefly negative). */
+long sb_waiting_work_pending(const SBWaitingWork *w);
+/** The count the runs of S watch; NULL (the default) for none. */
+void sb_set_waiting_work(SBState *S, const SBWaitingWork *w);
+
 /** Monotonic clock in nanoseconds (the clock deadlines are measured on). */
 uint64_t sb_now_ns(void);
 /** CPU time of the calling thread in nanoseconds (the clock CPU limits are

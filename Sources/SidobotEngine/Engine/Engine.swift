@@ -43,6 +43,9 @@ public actor Engine: IntakeListener {
     /// When runs paused at the end of their slice continue.
     let slices: SliceTurns
     let metrics = EngineMetrics()
+    /// Runs this actor's jobs and counts those waiting (``EngineExecutor``).
+    private nonisolated let executor: EngineExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     private var lifecycle = Lifecycle.created
     private var maintenanceTask: Task<Void, Never>?
@@ -60,7 +63,8 @@ public actor Engine: IntakeListener {
         let runs = RunTable(store: store, logger: logger)
         let traces = TraceStore(retention: configuration.traceRetention, budgetBytes: configuration.traceBudgetBytes)
         let inbox = EventInbox()
-        let slices = SliceTurns()
+        let executor = EngineExecutor()
+        let slices = SliceTurns(waiting: executor.waiting)
         let alarm = Alarm(clock: clock)
         let intake = Intake(durability: durability, clock: clock, dedupeRetention: configuration.dedupeRetention, logger: logger)
         let services = RunServices(clock: clock, store: store, runs: runs, traces: traces, inbox: inbox, alarm: alarm, logger: logger)
@@ -70,7 +74,7 @@ public actor Engine: IntakeListener {
         let relay = SendRelay()
         let api = LuaAPI(host: services, sends: relay, client: sidobe, runs: runs)
         let rules = RuleSet(folder: configuration.rulesFolder,
-                            loader: RuleLoader(limits: configuration.limits, clock: clock, runs: runs, api: api), logger: logger)
+                            loader: RuleLoader(limits: configuration.limits, waitingWork: executor.waiting, clock: clock, runs: runs, api: api), logger: logger)
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
@@ -81,6 +85,7 @@ public actor Engine: IntakeListener {
         self.traces = traces
         self.inbox = inbox
         self.slices = slices
+        self.executor = executor
         self.alarm = alarm
         self.services = services
         self.outbox = outbox

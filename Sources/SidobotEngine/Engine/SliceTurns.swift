@@ -18,6 +18,11 @@ final class SliceTurns: LuaSliceGate {
     /// Whether a turn is on its way through the actor's queue.
     private var turnScheduled = false
     private weak var engine: Engine?
+    /// The engine executor's count of waiting jobs, in which a turn on its way is not work that
+    /// should pause the run computing now.
+    private let waitingWork: LuaWaitingWork
+
+    init(waiting: LuaWaitingWork) { waitingWork = waiting }
 
     /// Who runs the turns.
     func attach(_ engine: Engine) { self.engine = engine }
@@ -36,6 +41,7 @@ final class SliceTurns: LuaSliceGate {
     /// slice next), and if more wait, the next turn goes behind it and whatever came meanwhile.
     func takeTurn() {
         turnScheduled = false
+        waitingWork.ignore(-1)
         guard let first = line.popFirst() else { return }
         first.resume()
         if !line.isEmpty { scheduleTurn() }
@@ -44,6 +50,7 @@ final class SliceTurns: LuaSliceGate {
     private func scheduleTurn() {
         guard !turnScheduled else { return }
         turnScheduled = true
+        waitingWork.ignore(1)
         Task { [weak engine] in await engine?.takeSliceTurn() }
     }
 }

@@ -5,12 +5,15 @@ import LuaSandbox
 /// run (which registers handlers and schedules), what it registered kept.
 struct RuleLoader {
     private let limits: LuaLimits
+    /// The engine executor's count of waiting jobs, which every rule's runs give way to.
+    private let waitingWork: LuaWaitingWork
     private let clock: any EngineClock
     private let runs: RunTable
     private let api: LuaAPI
 
-    init(limits: LuaLimits, clock: any EngineClock, runs: RunTable, api: LuaAPI) {
+    init(limits: LuaLimits, waitingWork: LuaWaitingWork, clock: any EngineClock, runs: RunTable, api: LuaAPI) {
         self.limits = limits
+        self.waitingWork = waitingWork
         self.clock = clock
         self.runs = runs
         self.api = api
@@ -32,6 +35,7 @@ struct RuleLoader {
         let state: LuaState
         do {
             state = try LuaState(limits: limits)
+            state.waitingWork = waitingWork
         } catch {
             throw RuleLoadError(path: path, line: nil, message: "cannot create a Lua state: \(error)")
         }
