@@ -95,6 +95,50 @@ struct SliceAndChargeTests {
         #expect(released >= 1)
     }
 
+    /// How far a counting loop got before its first pause, with `waiting` attached to the state.
+    private func iterationsBeforeTheFirstPause(waiting: LuaWaitingWork?) throws -> Int64 {
+        let s = try LuaState(limits: LuaLimits(instructionsPerRun: 5_000_000_000, slice: .milliseconds(100)))
+        s.waitingWork = waiting
+        let loop = try s.load("n = 0 while true do n = n + 1 end", chunkName: "rules/spin.lua")
+        let read = try s.load("return n", chunkName: "rules/read.lua")
+        guard case .suspended = try s.start(loop) else {
+            Issue.record("an endless loop finished")
+            return 0
+        }
+        guard case .finished(let values) = try s.start(read), case .integer(let n)? = values.first else {
+            Issue.record("reading the loop's counter did not finish at once")
+            return 0
+        }
+        return n
+    }
+
+    @Test func workWaitingForTheExecutorPausesARunAfterItsShortestSlice() throws {
+        let alone = try iterationsBeforeTheFirstPause(waiting: nil)
+        let nothingQueued = LuaWaitingWork()
+        let queued = LuaWaitingWork()
+        queued.arrived()
+        // A slice turn of the host's own is queued: it must not cut slices short (each paused run
+        // would otherwise shorten the next one's slice).
+        let ownTurnQueued = LuaWaitingWork()
+        ownTurnQueued.arrived()
+        ownTurnQueued.ignore(1)
+        #expect(queued.pending == 1 && ownTurnQueued.pending == 0)
+
+        let withNothingQueued = try iterationsBeforeTheFirstPause(waiting: nothingQueued)
+        let withWorkQueued = try iterationsBeforeTheFirstPause(waiting: queued)
+        let withOwnTurnQueued = try iterationsBeforeTheFirstPause(waiting: ownTurnQueued)
+        // Work waiting: the run pauses after a tenth of its 100 ms slice; otherwise at its end.
+        // The ratio is 10; a third leaves room for a loaded machine.
+        #expect(withWorkQueued * 3 < alone, "paused after \(withWorkQueued) iterations with work waiting, \(alone) alone")
+        #expect(withWorkQueued * 3 < withNothingQueued)
+        #expect(withWorkQueued * 3 < withOwnTurnQueued)
+        #expect(withWorkQueued > 0, "a run must get its shortest slice before it gives way")
+
+        // Once the work began, a run gets its whole slice again.
+        queued.began()
+        #expect(try iterationsBeforeTheFirstPause(waiting: queued) > withWorkQueued * 3)
+    }
+
     @Test func theInstructionBudgetAppliesAcrossSlices() async throws {
         let s = try LuaState(limits: LuaLimits(instructionsPerRun: 3_000_000, slice: .milliseconds(1)))
         let e = try #require(await caught { try await s.execute("while true do end", chunkName: "rules/spin.lua") }?.limitError)
