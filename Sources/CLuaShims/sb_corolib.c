@@ -77,7 +77,9 @@ static int sb_co_step(lua_State *L, lua_State *co, int narg, int kind) {
     SBState *S = sb_state_of(L);
     for (;;) {
         int nres = 0;
+        S->running = co;
         int status = lua_resume(co, L, narg, &nres);
+        S->running = L;
         if (status == LUA_YIELD && S->host_yield) {
             if (lua_isyieldable(L)) {
                 SB_TFLAGS(co) |= SB_TF_WAIT;

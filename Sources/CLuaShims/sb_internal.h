@@ -50,6 +50,7 @@ struct SBState {
     int slice_yield;        /* set by the hook right before pausing */
     uint64_t slice_min_end_ns; /* from when waiting work pauses it */
     const SBWaitingWork *waiting; /* work waiting for this thread, or NULL */
+    lua_State *running;     /* the thread executing Lua now (hook arming) */
 
     /* abort (sticky) */
     int aborting;

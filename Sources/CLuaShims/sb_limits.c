@@ -156,7 +156,13 @@ static int sb_slice_over(SBState *S) {
 void sb_hook(lua_State *L, lua_Debug *ar) {
     SBState *S = sb_state_of(L);
     (void)ar;
-    sb_charge(L, S->hook_interval);
+    if (lua_gethookcount(L) != (int)S->hook_interval) {
+        /* armed by the allocator after a large allocation: one instruction */
+        lua_sethook(L, sb_hook, LUA_MASKCOUNT, (int)S->hook_interval);
+        sb_charge(L, 1);
+    } else {
+        sb_charge(L, S->hook_interval);
+    }
     if (S->cpu_limit_ns != 0) {
         sb_account_cpu(S);
         if (S->cpu_used_ns > S->cpu_limit_ns) {
@@ -212,6 +218,12 @@ void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
          * spent its budget this way is aborted at its next count hook or
          * charged step; one C call can produce at most the memory ceiling */
         S->remaining -= (int64_t)(grow / SB_BYTES_PER_STEP);
+        /* Work of this size happens inside C (string.rep, table.concat,
+         * `..`): a run that does little else reaches its count hook only
+         * every thousand such calls, tens of milliseconds past its slice.
+         * Arm the hook for the next instruction; it restores the interval. */
+        if (grow >= (size_t)S->hook_interval * SB_BYTES_PER_STEP && S->slice_end_ns != 0 && S->running != NULL)
+            lua_sethook(S->running, sb_hook, LUA_MASKCOUNT, 1);
     }
     {
         void *np = realloc(ptr, nsize);

@@ -102,7 +102,9 @@ int sb_run_resume(SBState *S, lua_State *co, int nargs, SBBudget *budget, int *n
     S->host_yield = 0;
     S->slice_yield = 0;
     SB_TFLAGS(co) &= ~(uintptr_t)SB_TF_WAIT;
+    S->running = co;
     status = lua_resume(co, S->L, nargs, nres);
+    S->running = NULL;
     budget->remaining = S->remaining;
     if (S->cpu_limit_ns != 0 && S->cpu_mark_ns != 0) {
         uint64_t now = sb_thread_cpu_ns();

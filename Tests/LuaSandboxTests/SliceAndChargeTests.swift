@@ -139,6 +139,23 @@ struct SliceAndChargeTests {
         #expect(try iterationsBeforeTheFirstPause(waiting: queued) > withWorkQueued * 3)
     }
 
+    @Test func aRunThatCopiesInsideCPausesAtItsSliceLikeAnyOther() async throws {
+        // ~8 VM instructions an iteration around 1.5 MB copied by string.rep: the count hook
+        // (every 1,000 instructions) alone would first fire after ~125 iterations, tens of ms.
+        let s = try LuaState(limits: LuaLimits(instructionsPerRun: 5_000_000_000, slice: .milliseconds(1)))
+        let f = try s.load("n = 0 while true do local a = string.rep('x', 1536 * 1024) n = n + 1 end", chunkName: "rules/copy.lua")
+        guard case .suspended = try s.start(f) else {
+            Issue.record("an endless loop finished")
+            return
+        }
+        guard case .finished(let values) = try s.start(try s.load("return n", chunkName: "rules/read.lua")),
+              case .integer(let n)? = values.first else {
+            Issue.record("reading the loop's counter did not finish at once")
+            return
+        }
+        #expect(n < 60, "paused after \(n) copies of 1.5 MB in a 1 ms slice")
+    }
+
     @Test func theInstructionBudgetAppliesAcrossSlices() async throws {
         let s = try LuaState(limits: LuaLimits(instructionsPerRun: 3_000_000, slice: .milliseconds(1)))
         let e = try #require(await caught { try await s.execute("while true do end", chunkName: "rules/spin.lua") }?.limitError)
@@ -220,18 +237,18 @@ struct SliceAndChargeTests {
         ("coroutine", { "coroutine.wrap(function()\n\($0)\nend)()" }),
     ]
 
+    // The limit that ends the run is the assertion: the instruction budget, or at worst 1 s of the
+    // run's own CPU, never the 30 s wall clock. Wall time is not asserted here: sliced runs share
+    // the cores fairly with the rest of the suite running beside them; IsolationTests times the
+    // attack's abort through `sidobot run`, alone (≤ 1 s).
     @Test(arguments: 0..<(attacks.count * wrappers.count))
     func copyingInsideCIsChargedAndTheRunIsAbortedWithinASecond(_ index: Int) async throws {
         let attack = Self.attacks[index / Self.wrappers.count]
         let wrapper = Self.wrappers[index % Self.wrappers.count]
         let s = try LuaState()  // the documented defaults: 10M instructions, 1 s of CPU, 30 s
-        var error: LuaError?
-        let took = await seconds {
-            error = await caught { try await s.execute(wrapper.wrap(attack.body), chunkName: "rules/hog.lua") }
-        }
+        let error = await caught { try await s.execute(wrapper.wrap(attack.body), chunkName: "rules/hog.lua") }
         let limit = try #require(error?.limitError, "\(attack.name) in \(wrapper.name): \(String(describing: error))").limit
         #expect(limit == .instructions || limit == .cpu, "\(attack.name) in \(wrapper.name): \(limit)")
-        #expect(took < 1.0, "\(attack.name) in \(wrapper.name) ran \(took) s")
     }
 
     @Test func anEmptyRepetitionIsAnsweredAtOnce() async throws {
