@@ -221,8 +221,11 @@ void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         /* Work of this size happens inside C (string.rep, table.concat,
          * `..`): a run that does little else reaches its count hook only
          * every thousand such calls, tens of milliseconds past its slice.
-         * Arm the hook for the next instruction; it restores the interval. */
-        if (grow >= (size_t)S->hook_interval * SB_BYTES_PER_STEP && S->slice_end_ns != 0 && S->running != NULL)
+         * Once a pause is due, arm the hook for the next instruction; it
+         * pauses the run and restores the interval (the instructions
+         * counted since the previous hook go uncharged, once a slice). */
+        if (grow >= (size_t)S->hook_interval * SB_BYTES_PER_STEP && S->slice_end_ns != 0 && S->running != NULL
+            && sb_slice_over(S))
             lua_sethook(S->running, sb_hook, LUA_MASKCOUNT, 1);
     }
     {

@@ -25,14 +25,14 @@ final class EngineExecutor: SerialExecutor, @unchecked Sendable {
     init() {
         jobs = JobQueue(waiting: waiting)
         let jobs = jobs
-        jobs.executor = asUnownedSerialExecutor()
+        let executor = asUnownedSerialExecutor()
         let started = DispatchSemaphore(value: 0)
         let worker = Thread {
             jobs.thread = pthread_self()
             started.signal()
             // Named from inside: Foundation names only the current thread on Linux.
             Thread.current.name = "sidobot-engine"
-            jobs.run()
+            jobs.run(on: executor)
         }
         // Lua's C calls (pattern matching, json, nested pcall) run on this stack.
         worker.stackSize = 8 << 20
@@ -62,11 +62,10 @@ final class EngineExecutor: SerialExecutor, @unchecked Sendable {
 
 /// The engine thread's queue: what is queued, guarded by a condition the thread waits on.
 private final class JobQueue: @unchecked Sendable {
-    // `queued` and `stopped` are guarded by `condition`; `executor` and `thread` are set once,
-    // before the first job can be queued (the executor's initializer waits for the thread).
+    // `queued` and `stopped` are guarded by `condition`; `thread` is set once, before the first
+    // job can be queued (the executor's initializer waits for the thread).
     private let condition = NSCondition()
     private var queued: [UnownedJob] = []
-    nonisolated(unsafe) var executor: UnownedSerialExecutor?
     private var stopped = false
     private let waiting: LuaWaitingWork
     nonisolated(unsafe) var thread: pthread_t?
@@ -89,7 +88,7 @@ private final class JobQueue: @unchecked Sendable {
     }
 
     /// The thread's loop: take everything queued, run it in order, wait for more.
-    func run() {
+    func run(on executor: UnownedSerialExecutor) {
         var batch: [UnownedJob] = []
         while true {
             condition.lock()
@@ -100,7 +99,6 @@ private final class JobQueue: @unchecked Sendable {
             }
             swap(&batch, &queued)
             condition.unlock()
-            let executor = executor!
             for job in batch {
                 waiting.began()
                 job.runSynchronously(on: executor)

@@ -22,8 +22,8 @@ struct IsolationTests {
         """
 
     /// The attack on demand: a hook with `{"attack": true}` runs it, one without returns at once.
-    /// Fed alternately, the rule always has an attack running or queued and never aborts five
-    /// times in a row, so it is not quarantined while the others are measured.
+    /// With a plain hook before each attack, the rule never aborts five times in a row, so it is
+    /// not quarantined while the others are measured.
     static let attackOnDemand = """
         on("hook.hog", function(ev)
           if not ev.body.attack then return end
