@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import LuaSandbox
 
@@ -51,7 +52,9 @@ final class Dispatcher {
 
     private var routes = RouteTable<DispatchTarget>()
     /// Rules with a run that paused at the end of its slice, and the runs waiting for it to end.
-    private var computing: [String: [Waiting]] = [:]
+    /// A deque: a burst can line up a hundred thousand runs behind one pause, and they leave from
+    /// the front (an array's `removeFirst` made draining them quadratic: seconds of the engine).
+    private var computing: [String: Deque<Waiting>] = [:]
     private let rules: RuleSet
     private let runs: RunTable
     private let traces: TraceStore
@@ -135,13 +138,17 @@ final class Dispatcher {
     /// abort, reloaded) runs the same handler of the new version.
     func startWaiting(after run: Suspended) -> Dispatched {
         var dispatched = Dispatched()
-        guard run.run.isPaused, var waiting = computing.removeValue(forKey: run.rule.name) else { return dispatched }
-        while !waiting.isEmpty, computing[run.rule.name] == nil {
-            let next = waiting.removeFirst()
+        let name = run.rule.name
+        guard run.run.isPaused, var waiting = computing.removeValue(forKey: name) else { return dispatched }
+        while computing[name] == nil, let next = waiting.popFirst() {
             let (rule, handler) = current(next.rule, next.handler)
             launch(tag: next.tag, handler, of: rule, packed: next.packed, fields: next.fields, event: next.event, into: &dispatched)
         }
-        if !waiting.isEmpty { computing[run.rule.name, default: []].append(contentsOf: waiting) }
+        // One of them paused in turn: the rest wait for it, moved back whole rather than copied.
+        if !waiting.isEmpty {
+            if let queuedMeanwhile = computing.removeValue(forKey: name) { waiting.append(contentsOf: queuedMeanwhile) }
+            computing[name] = waiting
+        }
         return dispatched
     }
 

@@ -30,6 +30,34 @@ struct OrderingAndDSTTests {
         #expect(h.sidobe.sent.count == 40)
     }
 
+    @Test func aBacklogBehindRunsThatPauseKeepsArrivalOrder() async throws {
+        let h = try EngineHarness(persistent: false)
+        h.configuration.limits.slice = .milliseconds(1)
+        // Every 100th event computes past its slice and pauses, so the events behind it line up
+        // behind their rule's computing run, start when it ends, and line up again at the next.
+        try h.rule("o", """
+            on("hook.n", function(ev)
+              if ev.body.n % 100 == 0 then
+                local x = 0
+                for i = 1, 1000000 do x = x + i end
+              end
+              local seen = state.get("seen") or {}
+              seen[#seen + 1] = ev.body.n
+              state.set("seen", seen)
+            end)
+            """)
+        try await h.start()
+        let count = 1_000
+        for n in 1...count {
+            _ = try await h.engine.acceptHook(name: "n", body: Array(#"{"n":\#(n)}"#.utf8), contentType: "application/json")
+        }
+        await h.engine.settle()
+        let state = await h.state("o")
+        #expect(state["seen"] == .array((1...count).map { .integer(Int64($0)) }))
+        let summary = try #require(await h.engine.ruleSummaries().first { $0.name == "o" })
+        #expect(summary.limitHits.isEmpty)
+    }
+
     @Test(arguments: [true, false])
     func aWebhookRacingASyncSendsAnswerIsSeenOnce(dispatchedBeforeTheAnswer: Bool) async throws {
         let h = try EngineHarness()
