@@ -82,7 +82,7 @@ final class WebhookFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 state = .waiting(closeAfter: closeAfter)
                 let loop = context.eventLoop
                 let bound = NIOLoopBound((self, context), eventLoop: loop)
-                intake.accept(event) { answer in
+                intake.accept(event, writeOn: { loop.execute($0) }) { answer in
                     loop.execute {
                         let (handler, context) = bound.value
                         handler.write(answer, closeAfter: closeAfter, context: context)

@@ -84,21 +84,24 @@ struct WebhookIntake: Sendable {
 
     /// Hands a verified event to the engine's intake (with the other webhooks arriving meanwhile)
     /// and calls `completion` with the answer once it is journaled, on no particular executor.
-    func accept(_ event: WebhookEvent, completion: @escaping @Sendable (Answer) -> Void) {
+    ///
+    /// - Parameter writeOn: the event loop the request was read on, when the caller is one: the
+    ///   journal write of the webhooks it reads in one turn is done there, at the end of the turn.
+    func accept(_ event: WebhookEvent, writeOn: Intake.TurnScheduler? = nil, completion: @escaping @Sendable (Answer) -> Void) {
         if let confirmStatus, case .messageStatus(let update) = event.payload, update.status == .failed {
             Task {
                 switch await confirmed(event, update, with: confirmStatus) {
-                case .accept(let event): submit(event, completion: completion)
+                case .accept(let event): submit(event, writeOn: nil, completion: completion)
                 case .answer(let answer): completion(answer)
                 }
             }
             return
         }
-        submit(event, completion: completion)
+        submit(event, writeOn: writeOn, completion: completion)
     }
 
-    private func submit(_ event: WebhookEvent, completion: @escaping @Sendable (Answer) -> Void) {
-        engineIntake.submit([event]) { result in completion(answer(for: result.map { $0[0] }, event: event)) }
+    private func submit(_ event: WebhookEvent, writeOn: Intake.TurnScheduler?, completion: @escaping @Sendable (Answer) -> Void) {
+        engineIntake.submit([event], writeOn: writeOn) { result in completion(answer(for: result.map { $0[0] }, event: event)) }
     }
 
     /// `--confirm-status`: the event with Sidobe's own view of the status, or the 503 to answer.

@@ -242,7 +242,8 @@ public actor Engine: IntakeListener {
     /// The intake journaled events: come and take them (once for everything accepted meanwhile).
     nonisolated func intakeHasEvents() {
         guard !intakeSignalled.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        Task { await self.drainInbox() }
+        // Started on the engine's own thread, not on the pool to hop there (EngineExecutor).
+        Task(executorPreference: executor) { await self.drainInbox() }
     }
 
     /// Takes what the intake journaled into the store and the inbox, in journal order.

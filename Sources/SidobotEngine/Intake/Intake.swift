@@ -59,10 +59,10 @@ public final class Intake: Sendable {
     private let durability: Durability
     private let clock: any EngineClock
     private let logger: Logger
-    /// Where the group commit's writes (and the answers they release) run for callers on an event
-    /// loop: a thread of the intake's own, not the concurrency pool the engine's runs share (on a
-    /// busy pool a write waited behind handler runs: p99 24 ms against 9 ms, docs/PERFORMANCE.md),
-    /// nor the event loop (which would stop reading while it writes and answers for everyone).
+    /// Where the group commit's writes (and the answers they release) run when they wait for the
+    /// disk (an fsync under `always`) and the caller is an event loop, which must not stop reading
+    /// for an fsync: a thread of the intake's own. When a write is one `write(2)`, the caller's
+    /// event loop does it at the end of its turn (``submit(_:writeOn:completion:)``).
     private let writer = DispatchQueue(label: "sidobot.intake.writer")
     /// Who takes the events (the engine). Held weakly, as an object and not a closure: a closure
     /// kept in a `Mutex` is re-wrapped in a reabstraction thunk at every `withLock`, and calling it
@@ -94,23 +94,39 @@ public final class Intake: Sendable {
     /// Accepts several verified webhooks, each as ``acceptWebhook(_:)`` would, in order, in one write.
     public func acceptWebhooks(_ webhooks: [WebhookEvent]) async throws(EngineError) -> [WebhookAcceptance] {
         let result: Result<[WebhookAcceptance], EngineError> = await withCheckedContinuation { continuation in
-            submit(webhooks, writeHere: true) { continuation.resume(returning: $0) }
+            submit(webhooks, place: .here) { continuation.resume(returning: $0) }
         }
         return try result.get()
     }
 
+    /// Schedules work at the end of the caller's current turn, on its own thread (an event loop's
+    /// `execute`).
+    public typealias TurnScheduler = @Sendable (@escaping @Sendable () -> Void) -> Void
+
     /// Accepts webhooks and calls `completion` once they are journaled, on no particular thread.
-    /// Admission happens now, on the caller's thread; a write, if this call leads one, in a task.
-    public func submit(_ webhooks: [WebhookEvent], completion: @escaping @Sendable (Result<[WebhookAcceptance], EngineError>) -> Void) {
-        submit(webhooks, writeHere: false, completion: completion)
+    /// Admission happens now, on the caller's thread. A write, if this call leads one, runs through
+    /// `writeOn` (an event loop's `execute`: the webhooks the loop reads in one turn share one
+    /// `write(2)`, on the thread that read them, with no thread to wake), or on the intake's writer
+    /// thread when a write waits for an fsync.
+    public func submit(_ webhooks: [WebhookEvent], writeOn: TurnScheduler? = nil,
+                       completion: @escaping @Sendable (Result<[WebhookAcceptance], EngineError>) -> Void) {
+        submit(webhooks, place: writeOn.map { .turn($0) } ?? .writer, completion: completion)
     }
 
-    /// `writeHere`: a caller already in a task of its own writes, when it leads the group commit,
-    /// on its own task; an event loop's hands the write to the intake's writer thread.
-    private func submit(_ webhooks: [WebhookEvent], writeHere: Bool,
+    /// Where the leader of a group commit writes.
+    private enum WritePlace {
+        /// In the caller's task (it has one of its own).
+        case here
+        /// At the end of the caller's turn, on its thread (see ``Intake/TurnScheduler``).
+        case turn(TurnScheduler)
+        /// On the intake's writer thread.
+        case writer
+    }
+
+    private func submit(_ webhooks: [WebhookEvent], place: WritePlace,
                         completion: @escaping @Sendable (Result<[WebhookAcceptance], EngineError>) -> Void) {
         let now = clock.now()
-        let outcomes = admit(writeHere: writeHere, { state in webhooks.map { Self.admit($0, at: now, into: &state) } },
+        let outcomes = admit(place: place, { state in webhooks.map { Self.admit($0, at: now, into: &state) } },
                              then: { outcomes, written in completion(written.map { outcomes }.mapError(EngineError.journal)) })
         // Logged outside the lock: a log line is a write(2).
         for outcome in outcomes {
@@ -134,7 +150,7 @@ public final class Intake: Sendable {
         let event = EngineEvent(id: "h-\(UUID().uuidString.lowercased())", kind: .hook(name: name, body: decoded, contentType: contentType),
                                 at: clock.now())
         let result: Result<Void, DurabilityError> = await withCheckedContinuation { continuation in
-            admit(writeHere: true, { state in
+            admit(place: .here, { state in
                 state.pending.append(event)
                 state.pendingRecords.append(.eventAccepted(event, dedupe: false, movesLedger: true))
                 state.pendingTickets.append(state.admitted + 1)
@@ -162,7 +178,7 @@ public final class Intake: Sendable {
     /// Admits under the lock, then waits for the write that covers the admission (leading it when
     /// no write is under way): `then` gets what `body` returned and how the write went.
     @discardableResult
-    private func admit<Admitted: Sendable>(writeHere: Bool, _ body: (inout State) -> Admitted,
+    private func admit<Admitted: Sendable>(place: WritePlace, _ body: (inout State) -> Admitted,
                                           then: @escaping @Sendable (Admitted, Result<Void, DurabilityError>) -> Void) -> Admitted {
         let (admitted, lead): (Admitted, Bool?) = state.withLock { state in
             let admitted = body(&state)
@@ -175,18 +191,20 @@ public final class Intake: Sendable {
             defer { state.flushing = true }
             return (admitted, !state.flushing)
         }
-        switch lead {
-        case nil: then(admitted, .success(()))
-        case true? where writeHere: flush()
-        case true?: writer.async { self.flush() }
-        case false?: break
+        switch (lead, place) {
+        case (nil, _): then(admitted, .success(()))
+        case (false?, _): break
+        case (true?, .here): flush()
+        case (true?, .turn(let schedule)) where !durability.writesWait: schedule { self.flush(onTurnsOf: schedule) }
+        case (true?, _): writer.async { self.flush() }
         }
         return admitted
     }
 
     /// The group commit's leader: writes what is pending, answers the inputs it covered, and goes
-    /// on until nothing is pending.
-    private func flush() {
+    /// on until nothing is pending. On an event loop (`onTurnsOf`), one write a turn: the loop reads
+    /// between them, and what it and the other loops admitted meanwhile goes in the next.
+    private func flush(onTurnsOf schedule: TurnScheduler? = nil) {
         while true {
             let taken: (events: [EngineEvent], records: [Mutation], upTo: UInt64)?
             let idle: [Completion]
@@ -241,6 +259,10 @@ public final class Intake: Sendable {
             }
             listener.withLock { $0.taker }?.intakeHasEvents()
             for waiter in waiters { waiter(result) }
+            if let schedule {
+                schedule { self.flush(onTurnsOf: schedule) }
+                return
+            }
         }
     }
 

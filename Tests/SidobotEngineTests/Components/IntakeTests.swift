@@ -4,6 +4,7 @@ import LuaSandbox
 import Sidobe
 import SidobeTesting
 @testable import SidobotEngine
+import Synchronization
 import Testing
 
 /// The intake alone (no engine), and the seam it gives the engine: acknowledging never waits for Lua.
@@ -12,6 +13,12 @@ struct IntakeTests {
     static func webhook(_ id: String, message: String = "m1", status: MessageStatus = .failed) -> WebhookEvent {
         WebhookEvent(id: id, createdAt: "2026-01-01T00:00:00+07:00", payload: .messageStatus(
             MessageStatusUpdate(whatsappMessageID: message, status: status, sendAt: "2026-01-01T00:00:00+07:00", messageType: .text)))
+    }
+
+    static func id(_ outcome: WebhookAcceptance) -> String {
+        switch outcome {
+        case .accepted(let id), .duplicate(let id), .ignored(let id, _): id
+        }
     }
 
     static func intake(_ contents: MemoryJournal.Contents) -> Intake {
@@ -43,6 +50,29 @@ struct IntakeTests {
         #expect(outcomes.last == .duplicate(eventID: "w3"))
         #expect(contents.appends == 1 && contents.lines.count == 1)
         #expect(intake.takeAccepted().map(\.id) == ids)
+    }
+
+    @Test("webhooks an event loop reads in one turn share one write at the end of the turn, and are answered after it")
+    func writeAtTheEndOfTheTurn() async throws {
+        let contents = MemoryJournal.Contents()
+        let intake = Self.intake(contents)
+        let turn = FakeTurn()
+        let answered = Mutex<[String]>([])
+        for n in 0..<20 {
+            intake.submit([Self.webhook("t\(n)")], writeOn: turn.schedule) { result in
+                if case .success(let outcomes) = result { answered.withLock { $0.append(contentsOf: outcomes.map(Self.id)) } }
+            }
+        }
+        #expect(contents.appends == 0, "nothing is written during the turn that admits")
+        #expect(answered.withLock { $0 }.isEmpty, "nothing is answered before its write")
+        turn.runAll()
+        #expect(contents.appends == 1 && contents.lines.count == 1)
+        #expect(answered.withLock { $0 } == (0..<20).map { "t\($0)" })
+        #expect(intake.takeAccepted().map(\.id) == (0..<20).map { "t\($0)" })
+        // What the loop (or another) admits after the write goes in the next turn's.
+        intake.submit([Self.webhook("late")], writeOn: turn.schedule) { _ in answered.withLock { $0.append("late") } }
+        turn.runAll()
+        #expect(contents.appends == 2 && answered.withLock { $0.last } == "late")
     }
 
     @Test("concurrent acceptances share writes, and every one is answered")
@@ -125,5 +155,24 @@ struct IntakeTests {
         let sent = try #require(sidobe.sends.first, "the handler was aborted before it could send: the acknowledgement waited for it")
         #expect(acknowledged < sent.at)
         try await engine.shutdown()
+    }
+}
+
+/// An event loop's turns, run by the test: what is scheduled runs when the test says.
+private final class FakeTurn: Sendable {
+    private let scheduled = Mutex<[@Sendable () -> Void]>([])
+
+    var schedule: Intake.TurnScheduler { { [self] work in scheduled.withLock { $0.append(work) } } }
+
+    /// Runs what is scheduled, and what that schedules, until nothing is.
+    func runAll() {
+        while true {
+            let work = scheduled.withLock { queue in
+                defer { queue = [] }
+                return queue
+            }
+            if work.isEmpty { return }
+            for item in work { item() }
+        }
     }
 }
