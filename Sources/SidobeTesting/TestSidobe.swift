@@ -46,6 +46,7 @@ public final class TestSidobe: SidobeAPI {
         var registration: [String: Bool] = [:]
         var refused = 0
         var beforeAnswer: (@Sendable (SentMessage) async -> Void)?
+        var beforeLookup: (@Sendable () async -> Void)?
     }
 
     private let state = Mutex(State())
@@ -116,8 +117,13 @@ public final class TestSidobe: SidobeAPI {
         return sent
     }
 
+    /// Runs `hook` when a message's status is asked for, before the answer (to hold a rule's run
+    /// in a Sidobe call that is not a send).
+    public func beforeLookup(_ hook: (@Sendable () async -> Void)?) { state.withLock { $0.beforeLookup = hook } }
+
     public func message(id: String) async throws(SidobeError) -> MessageDetail {
         if let refusal { throw refusal }
+        if let hook = state.withLock({ $0.beforeLookup }) { await hook() }
         let found: (MessageStatus, OutgoingMessage)? = state.withLock { state in
             guard let status = state.statuses[id], let send = state.sends.first(where: { $0.id == id }) else { return nil }
             return (status, send.message)

@@ -46,8 +46,11 @@ enum TimerBench {
         }
     }
 
+    /// One run schedules them all: no budget, CPU or wall-clock limit may end it first (the CPU
+    /// limit's 1 s default did, silently, until the bench checked what was pending).
     static func generousLimits(_ configuration: inout EngineConfiguration) {
         configuration.limits.instructionsPerRun = 4_000_000_000
+        configuration.limits.cpuPerRun = .seconds(600)
         configuration.limits.timePerRun = .seconds(600)
     }
 
@@ -64,6 +67,10 @@ enum TimerBench {
         ProcessMemory.trim()
         let after = ProcessMemory.residentBytes()
         let pending = await harness.engine.pendingTimerCount
+        guard pending == count else {
+            let reason = await harness.engine.deadLetters().last?.error ?? "no dead letter"
+            throw BenchFailure("the scheduling run ended early, \(pending) of \(count) timers pending: \(reason)")
+        }
         let journal = (try? FileManager.default.attributesOfItem(atPath: harness.dataFolder! + "/journal.jsonl")[.size] as? Int) ?? 0
         print("timers: schedule \(Format.int(Double(count))) with timer.after in one handler run (journal everysec)")
         var table = Table(header: ["figure", "value", "target"])

@@ -23,6 +23,27 @@ extension SidobotHTTPServer {
                 Self.json(TimersBody(timers: await engine.pendingTimers().map(TimerInfo.init)))
             }
         }
+        router.post("/api/messages/{id}/resolve") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            let body = try? await request.body.collect(upTo: 4096)
+            return await self.admin(request) { engine in
+                let status = body.flatMap { try? JSONSerialization.jsonObject(with: Data(buffer: $0)) as? [String: Any] }?["status"] as? String
+                guard let status, status == "SUCCESS" || status == "FAILED" else {
+                    return Self.error(.badRequest, #"the body must be {"status":"SUCCESS"} (it was delivered) or {"status":"FAILED"} (it was not)"#)
+                }
+                do throws(ResolutionError) {
+                    let record = try await engine.resolveInDoubt(id: id, delivered: status == "SUCCESS")
+                    self.logger.info("message in doubt resolved on request", metadata: ["message": "\(id)", "status": "\(status)"])
+                    return Self.json(MessageInfo(record))
+                } catch .notFound {
+                    return Self.error(.notFound, "no message '\(id)' in the ledger")
+                } catch .notInDoubt(let current) {
+                    return Self.error(.conflict, "message '\(id)' is not in doubt: it is \(current.rawValue), which only Sidobe's statuses move")
+                } catch {
+                    return Self.error(.internalServerError, "\(error)")
+                }
+            }
+        }
         router.get("/api/messages/{id}") { request, context in
             let id = context.parameters.get("id") ?? ""
             return await self.admin(request) { engine in

@@ -200,6 +200,8 @@ public struct MessageInfo: Codable, Sendable, Hashable {
     public var sentAt: String
     /// Whether it was sent asynchronously.
     public var isAsync: Bool?
+    /// Without `key =`: the key the engine derived for the send (event, position, content digest).
+    public var implicitKey: String?
     public var history: [StatusChange]
 
     /// The ledger record's own field names (declared once, on ``MessageRecord``).
@@ -220,6 +222,7 @@ public struct MessageInfo: Codable, Sendable, Hashable {
         status = record.status.rawValue
         sentAt = Self.time(record.sentAt)
         isAsync = record.isAsync
+        implicitKey = record.implicitKey
         history = record.history.map { StatusChange(status: $0.status.rawValue, at: Self.time($0.at), source: $0.source.rawValue) }
     }
 

@@ -3,8 +3,8 @@ import Hummingbird
 import SidobotEngine
 
 // The status page (`GET /ui`) and the two admin endpoints it needs beyond the admin API of docs/OPERATING.md:
-// `GET /api/overview` (the numbers at the top of the page) and `GET /api/messages?limit=N`
-// (recent messages with their status history). The page is static: it holds no data and no
+// `GET /api/overview` (the numbers at the top of the page) and `GET /api/messages?limit=N&status=S`
+// (recent messages with their status history; `status=UNKNOWN` lists the sends in doubt). The page is static: it holds no data and no
 // secret, so it is served without the token; everything it shows comes from `/api/…` with the
 // token the person typed (kept in the tab's sessionStorage), and from `/metrics`.
 
@@ -40,7 +40,7 @@ public struct OverviewBody: Codable, Sendable, Hashable {
     }
 }
 
-/// `GET /api/messages?limit=N`: the most recent messages, newest first.
+/// `GET /api/messages?limit=N&status=S`: the most recent messages (of that status), newest first.
 public struct MessagesBody: Codable, Sendable, Hashable {
     public var messages: [MessageInfo]
 }
@@ -57,9 +57,10 @@ extension SidobotHTTPServer {
         }
         router.get("/api/messages") { request, _ in
             let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
+            let status: String? = request.uri.queryParameters.get("status").map { String($0) }
             return await self.admin(request) { engine in
-                let recent = await engine.messages().suffix(max(1, min(limit, 1000))).reversed()
-                return Self.json(MessagesBody(messages: recent.map(MessageInfo.init)))
+                let recent = await engine.messages().reversed().lazy.filter { status == nil || $0.status.rawValue == status }
+                return Self.json(MessagesBody(messages: recent.prefix(max(1, min(limit, 1000))).map(MessageInfo.init)))
             }
         }
     }

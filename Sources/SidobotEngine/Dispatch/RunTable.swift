@@ -26,6 +26,8 @@ final class RunTable {
         /// Whether part of the run is journaled already: it suspended, or made more changes than
         /// one record holds. Its completion is then written at once, never deferred.
         var journaledBefore = false
+        /// `sidobe.send*` and `resend` calls so far: each one's position names it (``SendKey``).
+        var sends = 0
     }
 
     private var runs: [Tag: Run] = [:]
@@ -66,6 +68,14 @@ final class RunTable {
         return run.eventID
     }
 
+    /// The event of a handler run and the position of the send it is making now (1 for its
+    /// first): what names a send without `key =` (nil for other runs).
+    func nextSend(of tag: Tag) -> (eventID: String, ordinal: Int)? {
+        guard let index = runs.index(forKey: tag), case .handler = runs.values[index].kind else { return nil }
+        runs.values[index].sends += 1
+        return (runs.values[index].eventID, runs.values[index].sends)
+    }
+
     /// Where the trace of a handler run's event is.
     func tracePosition(of tag: Tag) -> TraceStore.Position? { traceTarget(of: tag)?.position }
 
@@ -95,6 +105,22 @@ final class RunTable {
         runs.values[index].staged.removeAll()
         runs.values[index].journaledBefore = true
         commit(piece, of: runs.values[index])
+    }
+
+    /// A change that must be in the journal before the engine goes on (a send's intent, before
+    /// its request leaves): journaled now, with whatever the run staged since it last gave up the
+    /// engine, as one record. Outside a handler run, journaled alone.
+    func commitNow(_ mutation: Mutation, run tag: Tag) throws(DurabilityError) {
+        guard let index = runs.index(forKey: tag), case .handler = runs.values[index].kind else {
+            try store.commit(mutation)
+            return
+        }
+        store.stage(mutation)
+        var records = runs.values[index].staged
+        records.append(mutation)
+        runs.values[index].staged = []
+        runs.values[index].journaledBefore = true
+        try store.commitStaged(records)
     }
 
     /// The run suspends in a `sidobe.*` call: what it changed so far is journaled before the

@@ -41,7 +41,7 @@ extension Engine {
                 // Journaled with the next write, before anything this event's runs write: a crash
                 // before it dispatches the event again, and the ledger is decided again.
                 store.applyQueued(.statusApplied(messageID: status.messageID, status: LedgerStatus(status.status),
-                                                 at: event.at.secondsValue, source: event.id.hasPrefix("s-") ? .send : .webhook,
+                                                 at: event.at.secondsValue, source: StatusSource(ofEvent: event.id),
                                                  event: event.id))
             case .stale:
                 status.stale = true
@@ -237,6 +237,28 @@ extension Engine {
         }
         deliver(event, note: "replay of dead letter \(id)", onlyRule: letter.rule)
         return true
+    }
+
+    /// An operator's decision on a message in doubt (``LedgerStatus/inDoubt``): it moves to
+    /// SUCCESS (`delivered`) or FAILED as a status would, and rules see `message.success` or
+    /// `message.failed` with `ev.message`; a FAILED one is resent by its retry policy, if it has one.
+    public func resolveInDoubt(id: String, delivered: Bool) throws(ResolutionError) -> MessageRecord {
+        guard let record = store.data.ledger[id] else { throw .notFound }
+        guard record.status == .inDoubt else { throw .notInDoubt(record.status) }
+        let now = clock.now()
+        let event = EngineEvent(id: StatusSource.operatorEventID(of: id), kind: .messageStatus(MessageStatusEvent(
+            messageID: id, status: delivered ? .success : .failed, messageType: record.messageType,
+            sendAt: ISO8601Timestamp.format(Date(timeIntervalSince1970: record.sentAt)), createdAt: ISO8601Timestamp.format(now.date))), at: now)
+        do {
+            try store.commit(.eventAccepted(event, dedupe: false, movesLedger: true))
+        } catch {
+            throw .journal(error)
+        }
+        logger.notice("a message in doubt was resolved by an operator", metadata: [
+            "message": "\(id)", "rule": "\(record.rule)", "status": "\(delivered ? "SUCCESS" : "FAILED")",
+        ])
+        inbox.append(event)
+        return store.data.ledger[id] ?? record
     }
 
     func logJournalFailure(_ error: DurabilityError) {

@@ -113,6 +113,8 @@ public actor Engine: IntakeListener {
         precondition(lifecycle == .created, "an engine starts once")
         lifecycle = .starting
         try recover()
+        // Before anything is dispatched again: a run that makes an interrupted send again finds it in doubt.
+        sender.recordInterruptedSends()
         try await rules.loadAll()
         dispatcher.rulesChanged()
         lifecycle = .running

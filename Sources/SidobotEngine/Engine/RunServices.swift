@@ -33,6 +33,11 @@ final class RunServices: StateHost, TimerHost, EventHost, LogHost {
         try runs.record(mutation, run: run)
     }
 
+    /// See ``RunTable/commitNow(_:run:)``.
+    func commitNow(_ mutation: Mutation, run: RunTable.Tag) throws(DurabilityError) {
+        try runs.commitNow(mutation, run: run)
+    }
+
     func note(run: RunTable.Tag, _ text: @autoclosure () -> String) {
         guard let target = runs.traceTarget(of: run) else { return }
         traces.noteAction(target.position, rule: target.rule, text)
@@ -52,6 +57,9 @@ final class RunServices: StateHost, TimerHost, EventHost, LogHost {
     func raise(_ event: EngineEvent) { inbox.append(event) }
 
     func eventID(of run: RunTable.Tag) -> String? { runs.eventID(of: run) }
+
+    /// See ``RunTable/nextSend(of:)``.
+    func nextSend(of run: RunTable.Tag) -> (eventID: String, ordinal: Int)? { runs.nextSend(of: run) }
 
     /// Keeps a failed input for replay. From a failed run (`run`), journaled with the run's changes.
     func addDeadLetter(rule: String, event: EngineEvent, reason: DeadLetterReason, error: String, run: RunTable.Tag = 0) {

@@ -4,10 +4,13 @@ import Logging
 import LuaSandbox
 import Sidobe
 
-/// What a send does to the ledger: the idempotency key checked, a dry run recorded instead of
-/// sent, the message sent through the ``Outbox`` and recorded with Sidobe's answer (a sync answer
-/// also as its status event, so rules see one `message.failed` per failed message however it was
-/// sent), and the outcome noted in the run's trace. Returns what the rule gets: `msg` or `nil, err`.
+/// What a send does to the ledger: its key checked (the rule's `key =`, or the one derived from
+/// the run, ``SendKey``), a dry run recorded instead of sent, its intent journaled before the
+/// request leaves (``SendIntent``), the message sent through the ``Outbox`` and recorded with
+/// Sidobe's answer (a sync answer also as its status event, so rules see one `message.failed` per
+/// failed message however it was sent), and the outcome noted in the run's trace. Returns what the
+/// rule gets: `msg` or `nil, err`; a send whose key names a message in doubt gets
+/// `nil, { code = "IN_DOUBT" }` and is not made.
 ///
 /// Owned by the engine actor.
 final class MessageSender {
@@ -19,6 +22,8 @@ final class MessageSender {
     private let dryRun: Bool
     private let logger: Logger
     private var sendCounters: [String: Counter] = [:]
+    /// `sidobot_sends_in_doubt_total`: sends found interrupted by a restart with their request out.
+    private let inDoubtCounter = Counter(label: "sidobot_sends_in_doubt_total")
 
     init(outbox: Outbox, store: Store, services: RunServices, inbox: EventInbox, clock: any EngineClock, dryRun: Bool, logger: Logger) {
         self.outbox = outbox
@@ -30,40 +35,69 @@ final class MessageSender {
         self.logger = logger
     }
 
-    /// Sends (or, in dry-run mode, records) a message on behalf of a rule, through the idempotency
-    /// check, the outbound pacing and the client's retries, and records it in the ledger. `run` is
-    /// the calling run's tag (0 for the engine's own resends).
-    func send(_ message: OutgoingMessage, rule: String, key: String?, attempt: Int, resendOf: String?, retry: RetryPlan?,
-              run: RunTable.Tag) async -> [LuaValue] {
+    /// Sends (or, in dry-run mode, records) a message on behalf of a rule, through the key check,
+    /// the intent, the outbound pacing and the client's retries, and records it in the ledger.
+    /// `run` is the calling run's tag (0 for the engine's own resends, which name their send with
+    /// `policyKey`).
+    func send(_ message: OutgoingMessage, rule: String, key: String?, policyKey: SendKey? = nil, attempt: Int, resendOf: String?,
+              retry: RetryPlan?, run: RunTable.Tag) async -> [LuaValue] {
         do {
             try message.validate()
         } catch {
             services.note(run: run, "send to \(message.phone) refused: \(error)")
             return [.null, SidobeModule.errorValue(error)]
         }
-        if let key, let existing = store.data.ledger.message(rule: rule, key: key) {
-            services.note(run: run, "send skipped: key '\(key)' was already used by message \(existing.id)")
+        let sendKey = key.map(SendKey.explicit) ?? policyKey
+            ?? services.nextSend(of: run).map { SendKey.implicit(event: $0.eventID, ordinal: $0.ordinal, message: message) }
+        if let sendKey, let existing = store.data.ledger.message(rule: rule, sendKey: sendKey) {
+            if existing.status == .inDoubt {
+                services.note(run: run, "send not made: it is in doubt since a restart (message \(existing.id)); an operator or the rule decides")
+                return [.null, Self.inDoubtError(existing)]
+            }
+            if let key {
+                services.note(run: run, "send skipped: key '\(key)' was already used by message \(existing.id)")
+            } else {
+                services.note(run: run, "send skipped: made before a restart as message \(existing.id)")
+            }
             return [Self.messageValue(existing, isAsync: message.isAsync)]
         }
+        var record = Self.ledgerRecord(message, id: "", status: .pending, rule: rule, key: key, attempt: attempt,
+                                       resendOf: resendOf, at: clock.now(), source: .send)
+        record.retry = retry
+        if key == nil, case .implicit(let implicit)? = sendKey { record.implicitKey = implicit }
         if dryRun {
-            var record = Self.ledgerRecord(message, id: "dry-\(UUID().uuidString.lowercased())", status: .dryRun, rule: rule, key: key,
-                                           attempt: attempt, resendOf: resendOf, at: clock.now(), source: .dryRun)
-            record.retry = retry
+            record.id = "dry-\(UUID().uuidString.lowercased())"
+            record.status = .dryRun
+            record.history = [.init(status: .dryRun, at: record.sentAt, source: .dryRun)]
             commit(record, run: run)
             count(status: "DRY_RUN", code: "OK")
             services.note(run: run, "dry run: would send \(message.messageType) to \(message.phone) (\(record.id))")
             return [Self.messageValue(record, isAsync: message.isAsync)]
         }
-        let (result, flight) = await outbox.transmit(message)
+        // The intent goes into the journal when the send's turn has come, just before its request
+        // leaves: a crash while it is out leaves it open, and the restart records the send as in
+        // doubt instead of making it again.
+        let intent = sendKey.map { _ in SendIntent(message: record, event: services.eventID(of: run)) }
+        let (result, flight) = await outbox.transmit(message) { () throws(DurabilityError) in
+            guard let intent else { return }
+            try services.commitNow(.sendIntended(intent), run: run)
+        }
         // Status events held while this send was out go once its answer is recorded.
         defer { for event in outbox.land(flight) { inbox.appendReleased(event) } }
         let sent: SentMessage
         switch result {
+        case .failure(.notJournaled(let error)):
+            // Not durable, so the request did not leave; the intent, applied, is withdrawn with the next write.
+            if let sendKey { store.applyQueued(.sendClosed(rule: rule, key: sendKey)) }
+            services.note(run: run, "send to \(message.phone) not made: the journal cannot be written (\(error))")
+            return [.null, SidobeModule.errorValue(code: "JOURNAL", message: "the send was not made: its intent could not be journaled (\(error))")]
         case .failure(.expired):
+            close(sendKey, rule: rule)
             services.note(run: run, "send to \(message.phone) expired after waiting for its turn")
             return [.null, SidobeModule.errorValue(code: "EXPIRED", message:
                 "the send would wait longer than its time-to-live (\(Int(outbox.timeToLive)) s) for the rate limit")]
         case .failure(.sidobe(let error)):
+            close(sendKey, rule: rule)
             services.note(run: run, "send to \(message.phone) failed: \(error)")
             count(status: "error", code: error.code)
             if error.isRetryable, let eventID = services.eventID(of: run), let event = store.data.inflight[eventID]?.event {
@@ -74,9 +108,9 @@ final class MessageSender {
             sent = answer
         }
         count(status: sent.status.rawValue, code: "OK")
-        var record = Self.ledgerRecord(message, id: sent.id, status: .pending, rule: rule, key: key, attempt: attempt,
-                                       resendOf: resendOf, at: clock.now(), source: .send)
-        record.retry = retry
+        record.id = sent.id
+        record.sentAt = clock.now().secondsValue
+        record.history = [.init(status: .pending, at: record.sentAt, source: .send)]
         if sent.status.isFinal {
             // A sync send already knows its outcome: it moves the ledger and fires message.<status>
             // like a webhook would, so a rule sees exactly one message.failed per failed message,
@@ -96,6 +130,51 @@ final class MessageSender {
             value = .object(fields)
         }
         return [value]
+    }
+
+    /// At start-up, after recovery: every send whose intent is still open was interrupted while
+    /// its request may have been out. Each is recorded as in doubt (UNKNOWN, under its key), never
+    /// sent again by itself. Returns how many.
+    @discardableResult
+    func recordInterruptedSends() -> Int {
+        let open = store.data.intents.values.sorted { $0.message.sentAt < $1.message.sentAt }
+        let now = clock.now()
+        for intent in open {
+            let record = intent.inDoubtRecord(at: now)
+            do {
+                try store.commit(.messageAdded(record))
+            } catch {
+                logger.error("journal write failed", metadata: ["error": "\(error)"])
+                continue
+            }
+            inDoubtCounter.increment()
+            var metadata: Logger.Metadata = ["rule": "\(record.rule)", "message": "\(record.id)", "phone": "\(record.phone)"]
+            if let key = record.key { metadata["key"] = "\(key)" }
+            if let event = intent.event { metadata["event"] = "\(event)" }
+            logger.warning("a send was interrupted by the restart while its request was out: it may have been delivered, so it is not sent again; it is in doubt (UNKNOWN) until an operator or the rule decides",
+                           metadata: metadata)
+        }
+        return open.count
+    }
+
+    /// The intent of a send that ended without a message to record is closed (journaled now: an
+    /// intent left open would make the next restart report the send as in doubt).
+    private func close(_ key: SendKey?, rule: String) {
+        guard let key else { return }
+        do {
+            try store.commit(.sendClosed(rule: rule, key: key))
+        } catch {
+            store.applyQueued(.sendClosed(rule: rule, key: key))
+        }
+    }
+
+    /// The `err` of a send whose key names a message in doubt.
+    static func inDoubtError(_ record: MessageRecord) -> LuaValue {
+        .object([
+            "code": "IN_DOUBT", "may_have_been_delivered": .bool(true), "id": .string(record.id),
+            "message": .string("a restart interrupted this send while its request was out, so it may have been delivered; "
+                + "it is not sent again by itself (message \(record.id), status UNKNOWN)"),
+        ])
     }
 
     /// `sidobe.resend(id, { phone =, async = })`: the same content again, optionally to another number.

@@ -17,6 +17,8 @@ final class Outbox {
         /// It would have waited longer than its time-to-live for its turn.
         case expired(waited: Double)
         case sidobe(SidobeError)
+        /// `beforeLeaving` failed: the request did not leave.
+        case notJournaled(DurabilityError)
     }
 
     /// A send whose request is out: hand it back with ``land(_:)`` once its answer is recorded.
@@ -55,8 +57,17 @@ final class Outbox {
 
     /// Waits for the send's turn, then sends it. The caller records the answer, then hands the
     /// flight back with ``land(_:)``.
-    func transmit(_ message: OutgoingMessage) async -> (Result<SentMessage, Failure>, Flight?) {
+    ///
+    /// - Parameter beforeLeaving: called once the turn has come, just before the request leaves
+    ///   (the send's intent is journaled there, so a send still waiting for its turn when the
+    ///   process dies was not out, and is made after the restart); if it throws, nothing is sent.
+    func transmit(_ message: OutgoingMessage, beforeLeaving: () throws(DurabilityError) -> Void = {}) async -> (Result<SentMessage, Failure>, Flight?) {
         if let waited = await waitForTurn(phone: message.phone) { return (.failure(.expired(waited: waited)), nil) }
+        do {
+            try beforeLeaving()
+        } catch {
+            return (.failure(.notJournaled(error)), nil)
+        }
         let flight = Flight(token: inFlight.begin())
         do {
             let sent = try await client.send(message)

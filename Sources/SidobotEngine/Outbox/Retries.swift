@@ -129,18 +129,25 @@ final class Retries {
     func run(_ job: Job) async {
         switch job {
         case .resend(let record, let plan, let position):
-            let result = await sender.send(MessageSender.content(of: record), rule: record.rule, key: nil, attempt: record.attempt + 1,
+            let result = await sender.send(MessageSender.content(of: record), rule: record.rule, key: nil,
+                                           policyKey: .policy("resend", of: record.id), attempt: record.attempt + 1,
                                            resendOf: record.id, retry: plan, run: 0)
             noteOutcome(of: result, inTraceAt: position, what: "resend of \(record.id)")
-            if result.first?.isNull ?? true {
+            if Self.isInDoubt(result) {
+                logger.warning("a policy's resend is in doubt since a restart; it is not made again", metadata: ["rule": "\(record.rule)", "message": "\(record.id)"])
+            } else if result.first?.isNull ?? true {
                 // The resend itself could not be made: count it as a failed attempt.
                 raiseExhausted(record, reason: "the resend could not be sent: \((result.dropFirst().first ?? .null).preview)")
             }
         case .escalate(let record, let phone):
             var message = MessageSender.content(of: record)
             message.phone = phone
-            let result = await sender.send(message, rule: record.rule, key: nil, attempt: record.attempt + 1, resendOf: record.id,
-                                           retry: nil, run: 0)
+            let result = await sender.send(message, rule: record.rule, key: nil, policyKey: .policy("escalate", of: record.id),
+                                           attempt: record.attempt + 1, resendOf: record.id, retry: nil, run: 0)
+            if Self.isInDoubt(result) {
+                logger.warning("a policy's escalation is in doubt since a restart; it is not made again", metadata: ["rule": "\(record.rule)", "message": "\(record.id)"])
+                return
+            }
             logger.info("retries used up; escalated", metadata: ["rule": "\(record.rule)", "message": "\(record.id)"])
             if result.first?.isNull ?? true {
                 raiseExhausted(record, reason: "escalation to \(phone) could not be sent: \((result.dropFirst().first ?? .null).preview)")
@@ -149,6 +156,11 @@ final class Retries {
     }
 
     static func exhaustedID(_ messageID: String) -> String { "x-\(messageID)" }
+
+    /// Whether a send was not made because it is in doubt: an operator decides, the policy waits.
+    private static func isInDoubt(_ result: [LuaValue]) -> Bool {
+        result.dropFirst().first?["code"]?.stringValue == "IN_DOUBT"
+    }
 
     /// Raises `message.exhausted` for every rule that listens: `ev.message_id`, `ev.attempts`,
     /// `ev.reason`, `ev.message` (the ledger record). Once per message: its id is remembered like

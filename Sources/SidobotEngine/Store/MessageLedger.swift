@@ -20,6 +20,9 @@ public struct MessageRecord: Sendable, Hashable {
     public var rule: String
     /// The idempotency key it was sent with, if any.
     public var key: String?
+    /// Without `key =`: the key the engine derived for the send (``SendKey/implicit(_:)``), so that
+    /// a run dispatched again after a crash does not make it twice. Journal form only.
+    public var implicitKey: String?
     /// 1 for the first send; each resend of the same content counts up.
     public var attempt: Int
     /// The id of the message this one resends, if it is a resend.
@@ -41,7 +44,11 @@ public struct MessageRecord: Sendable, Hashable {
         case id, phone, message, rule, key, attempt, status, history
         case imageURL = "image_url", documentURL = "document_url", documentName = "document_name"
         case messageType = "message_type", resendOf = "resend_of", sentAt = "sent_at", isAsync = "is_async"
+        case implicitKey = "implicit_key"
     }
+
+    /// Which send this message is, if it has a key of either kind.
+    var sendKey: SendKey? { key.map(SendKey.explicit) ?? implicitKey.map(SendKey.implicit) }
 
     public struct StatusChange: Sendable, Hashable {
         public var status: LedgerStatus
@@ -114,6 +121,7 @@ extension MessageRecord {
         }))
         if let retry { fields[Self.retryField] = retry.journalValue }
         if isAsync { set(.isAsync, .bool(true)) }
+        set(.implicitKey, implicitKey)
         return fields
     }
 
@@ -128,6 +136,7 @@ extension MessageRecord {
                   status: LedgerStatus(rawValue: try string(.status)), sentAt: try r.double(Field.sentAt.rawValue), source: .send)
         if !r.value(Self.retryField).isNull { retry = try RetryPlan(journalValue: r.value(Self.retryField)) }
         isAsync = r.value(Field.isAsync.rawValue).boolValue ?? false
+        implicitKey = optional(.implicitKey)
         var changes: [StatusChange] = []
         for entry in try r.array(Field.history.rawValue) {
             let e = RecordReader(entry, what: "message.history")
@@ -180,8 +189,11 @@ public struct MessageLedger: Sendable {
     public subscript(id: String) -> MessageRecord? { records[id] }
 
     /// The message a rule sent with an idempotency key.
-    public func message(rule: String, key: String) -> MessageRecord? {
-        keys[Self.keyIndex(rule: rule, key: key)].flatMap { records[$0] }
+    public func message(rule: String, key: String) -> MessageRecord? { message(rule: rule, sendKey: .explicit(key)) }
+
+    /// The message a rule sent with this key, explicit or implicit.
+    func message(rule: String, sendKey: SendKey) -> MessageRecord? {
+        keys[Self.keyIndex(rule: rule, sendKey)].flatMap { records[$0] }
     }
 
     /// Records a sent message (or replaces the record with the same id, for replay).
@@ -189,8 +201,13 @@ public struct MessageLedger: Sendable {
         if records.updateValue(record, forKey: record.id) == nil {
             order.append((record.id, record.sentAt))
         }
-        if let key = record.key { keys[Self.keyIndex(rule: record.rule, key: key)] = record.id }
+        if let key = record.sendKey { keys[Self.keyIndex(rule: record.rule, key)] = record.id }
         if let original = record.resendOf { resends[original] = record.id }
+    }
+
+    /// The messages in doubt (``LedgerStatus/inDoubt``), oldest first.
+    var inDoubt: [MessageRecord] {
+        records.values.filter { $0.status == .inDoubt }.sorted { $0.sentAt < $1.sentAt }
     }
 
     /// The resend (or escalation) of a message, if one was sent.
@@ -216,8 +233,13 @@ public struct MessageLedger: Sendable {
 
     /// PENDING → SUCCESS | FAILED; nothing moves out of SUCCESS, FAILED or DRY_RUN.
     /// A status Sidobe may add later is accepted from PENDING and never overrides a final one.
+    /// UNKNOWN (in doubt) moves only to a final status, by a resolution.
     static func canMove(from current: LedgerStatus, to next: LedgerStatus) -> Bool {
-        current == .pending && next != .pending
+        switch current {
+        case .pending: next != .pending && next != .inDoubt
+        case .inDoubt: next != .pending && next != .inDoubt && next != .dryRun
+        default: false
+        }
     }
 
     /// Forgets messages sent before `cutoff`, with their idempotency keys. Returns how many.
@@ -229,8 +251,8 @@ public struct MessageLedger: Sendable {
             if let record = records.removeValue(forKey: first.id) {
                 removed += 1
                 resends.removeValue(forKey: record.id)
-                if let key = record.key {
-                    let index = Self.keyIndex(rule: record.rule, key: key)
+                if let key = record.sendKey {
+                    let index = Self.keyIndex(rule: record.rule, key)
                     if keys[index] == record.id { keys[index] = nil }
                 }
             }
@@ -247,5 +269,11 @@ public struct MessageLedger: Sendable {
         return copy
     }
 
-    private static func keyIndex(rule: String, key: String) -> String { rule + "\u{0}" + key }
+    /// One map for both kinds of key; an implicit one cannot collide with a rule's own.
+    static func keyIndex(rule: String, _ key: SendKey) -> String {
+        switch key {
+        case .explicit(let key): rule + "\u{0}" + key
+        case .implicit(let key): rule + "\u{1}" + key
+        }
+    }
 }

@@ -11,7 +11,12 @@ enum Mutation: Sendable {
     case timerAdded(TimerRecord)
     /// A timer left the pending set without firing (a fired timer leaves with its event).
     case timerRemoved(TimerID, how: TimerRemoval)
+    /// Sidobe answered a send: the message as sent (it closes the send's intent).
     case messageAdded(MessageRecord)
+    /// A send's request is about to leave (journaled before it does).
+    case sendIntended(SendIntent)
+    /// A send's request ended without a message to record (refused, expired, failed).
+    case sendClosed(rule: String, key: SendKey)
     /// An event was accepted (webhook, hook) or produced (timer, schedule, emit); `dedupe` remembers
     /// its id. For a status event, `movesLedger` says whether accepting it moves the message's
     /// status too (journals before the intake was apart from the engine, and the engine's own sync
@@ -47,6 +52,13 @@ enum Mutation: Sendable {
             return .object(["op": "timer.remove", "id": .integer(Int64(id.rawValue)), "how": .string(how.rawValue)])
         case .messageAdded(let record):
             return .object(["op": "message.add", "message": record.journalValue])
+        case .sendIntended(let intent):
+            return .object(["op": "send.intent", "intent": intent.journalValue])
+        case .sendClosed(let rule, let key):
+            switch key {
+            case .explicit(let key): return .object(["op": "send.closed", "rule": .string(rule), "key": .string(key)])
+            case .implicit(let key): return .object(["op": "send.closed", "rule": .string(rule), "implicit_key": .string(key)])
+            }
         case .eventAccepted(let event, let dedupe, let movesLedger):
             var fields: [String: LuaValue] = ["op": "event", "event": event.journalValue, "dedupe": .bool(dedupe)]
             if !movesLedger { fields["moves_ledger"] = .bool(false) }
@@ -81,6 +93,15 @@ enum Mutation: Sendable {
             self = .timerRemoved(TimerID(UInt64(try r.integer("id"))), how: TimerRemoval(rawValue: try r.string("how")))
         case "message.add":
             self = .messageAdded(try MessageRecord(journalValue: r.value("message")))
+        case "send.intent":
+            self = .sendIntended(try SendIntent(journalValue: r.value("intent")))
+        case "send.closed":
+            let rule = try r.string("rule")
+            if let key = r.optionalString("key") {
+                self = .sendClosed(rule: rule, key: .explicit(key))
+            } else {
+                self = .sendClosed(rule: rule, key: .implicit(try r.string("implicit_key")))
+            }
         case "event":
             guard case .bool(let dedupe)? = r.fields["dedupe"] else { throw RecordError("record.dedupe is missing") }
             self = .eventAccepted(try EngineEvent(journalValue: r.value("event")), dedupe: dedupe,
@@ -164,7 +185,7 @@ extension Mutation {
             w.string("op", "schedule")
             w.string("key", key)
             w.integer("at", at.milliseconds)
-        case .messageAdded, .deadLetterAdded, .deadLetterRemoved:
+        case .messageAdded, .sendIntended, .sendClosed, .deadLetterAdded, .deadLetterRemoved:
             // Rare: through the generic form.
             guard case .object(let fields) = journalValue else { return }
             for (name, value) in fields.sorted(by: { $0.key < $1.key }) {

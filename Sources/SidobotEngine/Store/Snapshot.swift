@@ -8,8 +8,10 @@ import LuaSandbox
 ///  "state": {"RULE": {"KEY": {"v": VALUE, "exp": MS}}},
 ///  "timers": [TIMER...], "next_timer_id": 43, "messages": [MESSAGE...],
 ///  "dedupe": [["EVENT_ID", SECONDS]...], "inflight": [EVENT...],   // EVENT may carry "done_rules": [RULE...]
-///  "schedules": {"RULE/HANDLER": MS}, "dead_letters": [LETTER...]}
+///  "schedules": {"RULE/HANDLER": MS}, "dead_letters": [LETTER...], "send_intents": [INTENT...]}
 /// ```
+/// `send_intents` (sends whose request was out when the snapshot was taken) is absent in older
+/// snapshots, which had none to keep.
 /// `sequence` is the journal position the snapshot covers: replay skips journal records at or below it.
 enum SnapshotCodec {
     static let format: Int64 = 1
@@ -84,6 +86,13 @@ enum SnapshotCodec {
             if !first { raw(",") }
             first = false
             try JSONCodec.encode(letter.journalValue, into: &out)
+        }
+        raw("],\"send_intents\":[")
+        first = true
+        for intent in data.intents.values.sorted(by: { $0.message.sentAt < $1.message.sentAt }) {
+            if !first { raw(",") }
+            first = false
+            try JSONCodec.encode(intent.journalValue, into: &out)
         }
         raw("]}\n")
         return out
@@ -172,6 +181,11 @@ enum SnapshotCodec {
             case "dead_letters":
                 try p.forEachElement(depth: 1) { (p) throws(RecordError) in
                     data.deadLetters.add(try DeadLetter(journalValue: try p.value(depth: 2, as: RecordError.self)))
+                }
+            case "send_intents":
+                try p.forEachElement(depth: 1) { (p) throws(RecordError) in
+                    let intent = try SendIntent(journalValue: try p.value(depth: 2, as: RecordError.self))
+                    data.intents[intent.index] = intent
                 }
             default:
                 // A field a later version added: not ours to interpret.

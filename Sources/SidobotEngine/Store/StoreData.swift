@@ -30,6 +30,8 @@ struct StoreData: Sendable {
     /// Pending resend timers of declarative retry policies, by message id (derived from the timers,
     /// so it needs no record of its own): lets a retry be planned exactly once per failure.
     var retryTimers: [String: TimerID] = [:]
+    /// Sends whose request may be out, by the ledger's key index (``SendIntent``).
+    var intents: TreeDictionary<String, SendIntent> = [:]
 
     init(deadLetterCapacity: Int) {
         deadLetters = DeadLetterList(capacity: deadLetterCapacity)
@@ -51,6 +53,11 @@ struct StoreData: Sendable {
             if let timer = timers.remove(id), let messageID = Self.retryMessageID(timer) { retryTimers[messageID] = nil }
         case .messageAdded(let record):
             ledger.insert(record)
+            if let key = record.sendKey { intents.removeValue(forKey: MessageLedger.keyIndex(rule: record.rule, key)) }
+        case .sendIntended(let intent):
+            intents[intent.index] = intent
+        case .sendClosed(let rule, let key):
+            intents.removeValue(forKey: MessageLedger.keyIndex(rule: rule, key))
         case .eventAccepted(let event, _, let movesLedger):
             acceptedEvents += 1
             inflight[event.id] = InflightEvent(order: acceptedEvents, event: event)
@@ -62,7 +69,7 @@ struct StoreData: Sendable {
                 // The status moves with the event's acceptance, in the same record, so a crash can
                 // never leave an accepted status unapplied.
                 _ = ledger.apply(status: LedgerStatus(status.status), to: status.messageID, at: event.at.secondsValue,
-                                 source: event.id.hasPrefix("s-") ? .send : .webhook, event: event.id)
+                                 source: StatusSource(ofEvent: event.id), event: event.id)
             default:
                 break
             }
