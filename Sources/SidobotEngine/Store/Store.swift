@@ -51,7 +51,15 @@ final class Store {
     func applyQueued(_ mutation: Mutation) {
         data.apply(mutation)
         queued.append(mutation)
+        // Written in pieces as they pile up. The intake's writes do not carry them, so under load a
+        // second's completion marks (tens of thousands) waited for the tick or a snapshot, and were
+        // then written at once under the journal's lock, which the acknowledgements wait for
+        // (30 ms, docs/PERFORMANCE.md). A failed write keeps them queued for the next one.
+        if queued.count >= Self.queuedRecordsPerWrite { try? flushQueued() }
     }
+
+    /// How many queued records make the engine write them without waiting for its next write.
+    static let queuedRecordsPerWrite = 512
 
     /// Writes the queued changes, if any (the tick, a snapshot, shutdown).
     func flushQueued() throws(DurabilityError) {
