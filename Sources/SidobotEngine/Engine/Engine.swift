@@ -261,7 +261,9 @@ public actor Engine: IntakeListener {
     /// ``RateLimitFeedback``, so sends slow down at the first 429 the client sees, not only when a
     /// send's retries ran out.
     public nonisolated func sidobeRateLimited(retryAfter: Duration?) {
-        Task { await self.throttleSends(retryAfter: retryAfter) }
+        // On the engine's own thread at once, not through the pool: the sends already on their
+        // way are the ones a late reaction lets through to another 429.
+        Task(executorPreference: executor) { await self.throttleSends(retryAfter: retryAfter) }
     }
 
     private func throttleSends(retryAfter: Duration?) { outbox.throttle(retryAfter: retryAfter) }

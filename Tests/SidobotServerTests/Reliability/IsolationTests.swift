@@ -192,6 +192,10 @@ struct IsolationTests {
     @Test func theAttackIsAbortedByTheBudgetWithinASecondWhileOthersAreAnswered() async throws {
         let engine = try await Engine(rules: ["hog": Self.attack, "benign": Self.benign])
         defer { engine.stop() }
+        // Warm-up: the first hook of a process pays for what is set up lazily (the route, the
+        // benign rule's first run), not for the attack; the acknowledgements below are ~20, so one
+        // such outlier would be their p99.
+        #expect(try await engine.hook("ping", #"{"i":-1}"#) == 202)
         let start = ContinuousClock.now
         #expect(try await engine.hook("hog") == 202)
         var acks: [Double] = []
