@@ -239,7 +239,7 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
   }
 
   // --- rendering ---------------------------------------------------------------------------
-  const statusKind = (s) => ({ SUCCESS: 'ok', DELIVERED: 'ok', READ: 'ok', FAILED: 'bad', ERROR: 'bad', PENDING: 'info', DRY_RUN: 'warn' })[String(s).toUpperCase()] || '';
+  const statusKind = (s) => ({ SUCCESS: 'ok', DELIVERED: 'ok', READ: 'ok', FAILED: 'bad', ERROR: 'bad', PENDING: 'info', DRY_RUN: 'warn', UNKNOWN: 'warn' })[String(s).toUpperCase()] || '';
   const outcomeKind = (o) => ({ ran: 'ok', error: 'bad', aborted: 'bad', skipped: 'warn' })[o] || '';
 
   function renderOverview(o) {
@@ -324,6 +324,10 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
         h('span', { class: 'grow muted small' }, m.rule + (m.attempt > 1 ? ' · attempt ' + m.attempt : '') + (m.resend_of ? ' · resend of ' + m.resend_of : '')),
         h('button', { type: 'button', class: 'why', 'data-id': m.id }, 'Trace')),
       m.message ? h('div', { class: 'small' }, m.message.length > 160 ? m.message.slice(0, 160) + '…' : m.message) : null,
+      m.status === 'UNKNOWN' ? h('div', { class: 'in-doubt' },
+        h('span', { class: 'small' }, 'In doubt: a restart interrupted this send while its request was out, so it may have reached the customer. It is not sent again. '),
+        h('button', { type: 'button', class: 'resolve primary', 'data-id': m.id, 'data-status': 'SUCCESS' }, 'It was delivered'), ' ',
+        h('button', { type: 'button', class: 'resolve', 'data-id': m.id, 'data-status': 'FAILED' }, 'It was not delivered')) : null,
       h('div', { class: 'history' }, h('span', { class: 'muted small' }, h('code', {}, m.id), ' '),
         m.history.map((c, i) => [i ? h('span', { class: 'arrow' }, '→') : null,
           h('span', { class: 'chip', title: c.at + ' via ' + c.source }, c.status + ' ' + clock(c.at))])))), 'No messages in the ledger.');
@@ -369,9 +373,10 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
     timer = null;
     if (!token) return;
     try {
-      const [overview, rules, traces, timers, messages, letters, metrics] = await Promise.all([
+      const [overview, rules, traces, timers, messages, letters, metrics, doubtful] = await Promise.all([
         api('/api/overview'), api('/api/rules'), api('/api/traces?limit=40'), api('/api/timers'),
         api('/api/messages?limit=40'), api('/api/dead-letters'), api('/metrics').catch(() => ''),
+        api('/api/messages?status=UNKNOWN&limit=100'),
       ]);
       serverNow = Date.parse(overview.now) || Date.now();
       fetchedAt = Date.now();
@@ -379,7 +384,9 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
       renderRules(rules.rules);
       renderTraces(traces.traces);
       renderTimers(timers.timers);
-      renderMessages(messages.messages);
+      // Messages in doubt first, however old: each waits for someone to decide.
+      const recent = messages.messages.filter((m) => m.status !== 'UNKNOWN');
+      renderMessages(doubtful.messages.concat(recent));
       renderDeadLetters(letters.dead_letters);
       renderMetrics(metrics);
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
@@ -451,6 +458,17 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
       $('find').value = button.dataset.id;
       findTrace(button.dataset.id);
       $('events').scrollIntoView();
+    } else if (button.classList.contains('resolve')) {
+      const status = button.dataset.status;
+      button.disabled = true;
+      try {
+        await api('/api/messages/' + encodeURIComponent(button.dataset.id) + '/resolve',
+          { method: 'POST', headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }, body: JSON.stringify({ status: status }) });
+        refresh();
+      } catch (e) {
+        button.disabled = false;
+        banner('Resolving ' + button.dataset.id + ' failed: ' + e.message);
+      }
     } else if (button.classList.contains('replay')) {
       button.disabled = true;
       button.textContent = 'Replaying…';
