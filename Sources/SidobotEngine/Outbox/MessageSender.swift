@@ -52,6 +52,8 @@ final class MessageSender {
         if let sendKey, let existing = store.data.ledger.message(rule: rule, sendKey: sendKey) {
             if existing.status == .inDoubt {
                 services.note(run: run, "send not made: it is in doubt since a restart (message \(existing.id)); an operator or the rule decides")
+                // `sidobot trace unknown-…` then finds the run that was told.
+                services.link(run: run, messageID: existing.id)
                 return [.null, Self.inDoubtError(existing)]
             }
             if let key {

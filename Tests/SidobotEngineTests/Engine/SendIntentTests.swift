@@ -40,6 +40,10 @@ struct SendIntentTests {
         #expect(doubt.status == .inDoubt && doubt.status.rawValue == "UNKNOWN")
         #expect(doubt.phone == "+628123123123" && doubt.message == "your order K9 shipped" && doubt.rule == "r")
         #expect(doubt.history.map(\.source) == [.restart])
+        // Its trace (`sidobot trace ID`) is the run dispatched again, which was told.
+        let traces = await h.engine.traces(for: doubt.id)
+        #expect(traces.contains { trace in trace.rules.contains { $0.actions.contains { $0.contains("in doubt since a restart") } } },
+                "\(traces)")
 
         // A second restart keeps it as it is: in doubt once, not twice, and still not sent.
         try await h.start()
