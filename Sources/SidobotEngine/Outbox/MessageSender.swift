@@ -136,9 +136,8 @@ final class MessageSender {
 
     /// At start-up, after recovery: every send whose intent is still open was interrupted while
     /// its request may have been out. Each is recorded as in doubt (UNKNOWN, under its key), never
-    /// sent again by itself. Returns how many.
-    @discardableResult
-    func recordInterruptedSends() -> Int {
+    /// sent again by itself.
+    func recordInterruptedSends() {
         let open = store.data.intents.values.sorted { $0.message.sentAt < $1.message.sentAt }
         let now = clock.now()
         for intent in open {
@@ -156,7 +155,6 @@ final class MessageSender {
             logger.warning("a send was interrupted by the restart while its request was out: it may have been delivered, so it is not sent again; it is in doubt (UNKNOWN) until an operator or the rule decides",
                            metadata: metadata)
         }
-        return open.count
     }
 
     /// The intent of a send that ended without a message to record is closed (journaled now: an

@@ -21,7 +21,8 @@ public struct MessageRecord: Sendable, Hashable {
     /// The idempotency key it was sent with, if any.
     public var key: String?
     /// Without `key =`: the key the engine derived for the send (``SendKey/implicit(_:)``), so that
-    /// a run dispatched again after a crash does not make it twice. Journal form only.
+    /// a run dispatched again after a crash does not make it twice. In the journal and the admin
+    /// API, not in the Lua form (`msg.key` is the rule's own key only).
     public var implicitKey: String?
     /// 1 for the first send; each resend of the same content counts up.
     public var attempt: Int
@@ -205,10 +206,6 @@ public struct MessageLedger: Sendable {
         if let original = record.resendOf { resends[original] = record.id }
     }
 
-    /// The messages in doubt (``LedgerStatus/inDoubt``), oldest first.
-    var inDoubt: [MessageRecord] {
-        records.values.filter { $0.status == .inDoubt }.sorted { $0.sentAt < $1.sentAt }
-    }
 
     /// The resend (or escalation) of a message, if one was sent.
     public func resend(of id: String) -> String? { resends[id] }

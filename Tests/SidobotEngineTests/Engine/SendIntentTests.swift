@@ -20,15 +20,34 @@ struct SendIntentTests {
         end)
         """
 
+    /// Where a run is caught when the engine is killed.
+    enum Caught {
+        /// In a send whose answer is held (the sends `held` selects): its request is out.
+        case inASend(held: @Sendable (SentMessage) -> Bool = { _ in true })
+        /// In a status look-up (`sidobe.message`), before the run's next send.
+        case inALookup
+    }
+
+    /// Starts the engine, sends `hook.go` with `body`, and returns once its run is held where
+    /// `caught` says; the held call is never answered. The test then kills the engine by starting
+    /// a new one (``EngineHarness/start()``).
+    static func startGoAndHold(_ h: EngineHarness, _ caught: Caught, body: [UInt8] = []) async throws {
+        try await h.start()
+        let held = HeldAnswers()
+        switch caught {
+        case .inASend(let selected): h.sidobe.beforeAnswer { sent in if selected(sent) { await held.hold() } }
+        case .inALookup: h.sidobe.beforeLookup { await held.hold() }
+        }
+        _ = try await h.engine.acceptHook(name: "go", body: body, contentType: "text/plain")
+        await held.waitForHeld(1)
+        h.sidobe.beforeAnswer(nil)
+        h.sidobe.beforeLookup(nil)
+    }
+
     @Test func aKillWhileTheRequestIsOutLeavesTheSendInDoubtNotSentAgain() async throws {
         let h = try EngineHarness()
         try h.rule("r", Self.oneSend)
-        try await h.start()
-        let held = HeldAnswers()
-        h.sidobe.beforeAnswer { _ in await held.hold() }
-        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
-        await held.waitForHeld(1)
-        h.sidobe.beforeAnswer(nil)
+        try await Self.startGoAndHold(h, .inASend())
 
         try await h.start()  // the kill, and the restart: the hook's event is dispatched again
         await h.engine.settle()
@@ -63,12 +82,7 @@ struct SendIntentTests {
               state.set("second", second and second.id or err.code)
             end)
             """)
-        try await h.start()
-        let held = HeldAnswers()
-        h.sidobe.beforeAnswer { sent in if sent.id != "m1" { await held.hold() } }
-        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
-        await held.waitForHeld(1)
-        h.sidobe.beforeAnswer(nil)
+        try await Self.startGoAndHold(h, .inASend { $0.id != "m1" })
 
         try await h.start()
         await h.engine.settle()
@@ -88,12 +102,7 @@ struct SendIntentTests {
               state.set("outcome", m and m.id or err.code)
             end)
             """)
-        try await h.start()
-        let held = HeldAnswers()
-        h.sidobe.beforeLookup { await held.hold() }
-        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
-        await held.waitForHeld(1)
-        h.sidobe.beforeLookup(nil)
+        try await Self.startGoAndHold(h, .inALookup)
 
         try await h.start()
         await h.engine.settle()
@@ -113,12 +122,7 @@ struct SendIntentTests {
               state.set("outcome", m and m.id or err.code)
             end)
             """)
-        try await h.start()
-        let held = HeldAnswers()
-        h.sidobe.beforeAnswer { _ in await held.hold() }
-        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
-        await held.waitForHeld(1)
-        h.sidobe.beforeAnswer(nil)
+        try await Self.startGoAndHold(h, .inASend())
 
         h.clock.set(h.clock.now() + .seconds(5))
         try await h.start()
@@ -137,12 +141,7 @@ struct SendIntentTests {
               state.set("outcome:" .. state.incr("runs"), m and m.id or err.code)
             end)
             """)
-        try await h.start()
-        let held = HeldAnswers()
-        h.sidobe.beforeAnswer { _ in await held.hold() }
-        _ = try await h.engine.acceptHook(name: "go", body: Array("K9".utf8), contentType: "text/plain")
-        await held.waitForHeld(1)
-        h.sidobe.beforeAnswer(nil)
+        try await Self.startGoAndHold(h, .inASend(), body: Array("K9".utf8))
 
         try await h.start()
         await h.engine.settle()
@@ -164,12 +163,7 @@ struct SendIntentTests {
 
             on("message.failed", function(ev) state.set("failed", ev.message.id .. " " .. ev.message.status) end)
             """#)
-        try await h.start()
-        let held = HeldAnswers()
-        h.sidobe.beforeAnswer { _ in await held.hold() }
-        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
-        await held.waitForHeld(1)
-        h.sidobe.beforeAnswer(nil)
+        try await Self.startGoAndHold(h, .inASend())
         try await h.start()
         await h.engine.settle()
         let doubt = try #require(await h.engine.messages().first { $0.status == .inDoubt })
@@ -194,12 +188,7 @@ struct SendIntentTests {
               sidobe.message("m-lookup")
             end)
             """)
-        try await h.start()
-        let held = HeldAnswers()
-        h.sidobe.beforeLookup { await held.hold() }
-        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
-        await held.waitForHeld(1)
-        h.sidobe.beforeLookup(nil)
+        try await Self.startGoAndHold(h, .inALookup)
         #expect(h.sidobe.sends.count == 2)
 
         try await h.start()
