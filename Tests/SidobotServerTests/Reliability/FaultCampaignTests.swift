@@ -71,7 +71,12 @@ struct FaultCampaignTests {
             .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
     }
 
-    @Test func a429StormSlowsTheEngineDownAndLosesNoSend() async throws {
+    // How fast the engine reacts to the first 429s is a timing bound: beside the rest of the suite
+    // on two cores it was exceeded in 3 of 9 runs (13, 18, 37 refusals), alone it is 2 every time.
+    // scripts/test runs it alone, with the isolation timing tests (SIDOBOT_TIMING_TESTS=1).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["SIDOBOT_TIMING_TESTS"] == "1",
+                   "a timing bound: run alone by scripts/test with SIDOBOT_TIMING_TESTS=1"))
+    func a429StormSlowsTheEngineDownAndLosesNoSend() async throws {
         var faults = FaultInjection(seed: 3)
         faults.rateLimit = RateLimit(requestsPerSecond: 10, burst: 2)
         faults.retryAfterSeconds = 1
