@@ -14,6 +14,7 @@ enum PacingBench {
         "limit": "the simulator's requests per second (default 50)",
         "burst": "the simulator's burst (default 10)",
         "sends": "messages per scenario (default 500)",
+        "fsync": "the journal's fsync policy: everysec (default), always (one fsync per send's intent) or no",
     ]
 
     static let rule = #"""
@@ -32,14 +33,18 @@ enum PacingBench {
             let limit = try options.double("limit", 50)
             let burst = try options.int("burst", 10)
             let sends = try options.int("sends", 500)
+            let fsyncText = options.string("fsync") ?? FsyncPolicy.everysec.rawValue
+            guard let fsync = FsyncPolicy(rawValue: fsyncText) else {
+                throw BenchUsageError(mode: "pacing", known: known, problem: "--fsync wants everysec, always or no, got \(fsyncText)")
+            }
             var table = Table(header: ["scenario", "engine rate", "sends", "achieved", "of limit", "429s", "retried by client"])
             for (name, factor, concurrent) in [("one handler, sends in a loop", 1.0, false), ("one handler per send (concurrent)", 1.0, true),
                                                ("one handler per send, engine at 2× the limit", 2.0, true)] {
-                let result = try await scenario(limit: limit, burst: burst, sends: sends, engineRate: limit * factor, concurrent: concurrent)
+                let result = try await scenario(limit: limit, burst: burst, sends: sends, engineRate: limit * factor, concurrent: concurrent, fsync: fsync)
                 table.rows.append([name, "\(Format.int(limit * factor))/s", "\(result.sent)", String(format: "%.1f/s", result.rate),
                                    String(format: "%.0f%%", result.rate / limit * 100), "\(result.rateLimited)", "\(result.clientRetries)"])
             }
-            print("pacing: simulator limited to \(Format.int(limit)) requests/s (burst \(burst)); engine burst the default (\(Format.int(EngineConfiguration(rulesFolder: "", dataFolder: nil).sendBurst))); recipient gap off")
+            print("pacing: simulator limited to \(Format.int(limit)) requests/s (burst \(burst)); engine burst the default (\(Format.int(EngineConfiguration(rulesFolder: "", dataFolder: nil).sendBurst))); recipient gap off; journal fsync \(fsync)")
             print(table.render())
             print("target: ≥ 95% of the limit with no avoidable 429 (engine configured at the limit)")
         }
@@ -52,7 +57,7 @@ enum PacingBench {
         var clientRetries: Int
     }
 
-    static func scenario(limit: Double, burst: Int, sends: Int, engineRate: Double, concurrent: Bool) async throws -> Result {
+    static func scenario(limit: Double, burst: Int, sends: Int, engineRate: Double, concurrent: Bool, fsync: FsyncPolicy) async throws -> Result {
         let key = SecretKey("bench-pacing-key")
         var faults = FaultInjection()
         faults.rateLimit = RateLimit(requestsPerSecond: limit, burst: burst)
@@ -71,7 +76,7 @@ enum PacingBench {
             feedback.rateLimited(retryAfter: retryAfter)
         }
         let client = SidobeClient(configuration: clientConfiguration, logger: quiet)
-        let harness = try await EngineHarness.start(label: "pacing", rules: ["pacing": rule], journal: .everysec, sidobe: client) {
+        let harness = try await EngineHarness.start(label: "pacing", rules: ["pacing": rule], journal: fsync, sidobe: client) {
             $0.sendRate = engineRate  // the operator's --send-rate; the burst stays the default
             $0.recipientGap = 0
             $0.limits.timePerRun = .seconds(600)
