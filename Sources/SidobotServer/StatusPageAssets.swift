@@ -325,7 +325,7 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
         h('button', { type: 'button', class: 'why', 'data-id': m.id }, 'Trace')),
       m.message ? h('div', { class: 'small' }, m.message.length > 160 ? m.message.slice(0, 160) + '…' : m.message) : null,
       m.status === 'UNKNOWN' ? h('div', { class: 'in-doubt' },
-        h('span', { class: 'small' }, 'In doubt: a restart interrupted this send while its request was out, so it may have reached the customer. It is not sent again. '),
+        h('span', { class: 'small' }, 'In doubt: its request went out and no answer came (a timeout, a lost connection, a restart), so it may have reached the customer. It is not sent again. '),
         h('button', { type: 'button', class: 'resolve primary', 'data-id': m.id, 'data-status': 'SUCCESS' }, 'It was delivered'), ' ',
         h('button', { type: 'button', class: 'resolve', 'data-id': m.id, 'data-status': 'FAILED' }, 'It was not delivered')) : null,
       h('div', { class: 'history' }, h('span', { class: 'muted small' }, h('code', {}, m.id), ' '),

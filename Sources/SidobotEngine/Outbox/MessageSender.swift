@@ -51,7 +51,8 @@ final class MessageSender {
             ?? services.nextSend(of: run).map { SendKey.implicit(event: $0.eventID, ordinal: $0.ordinal, message: message) }
         if let sendKey, let existing = store.data.ledger.message(rule: rule, sendKey: sendKey) {
             if existing.status == .inDoubt {
-                services.note(run: run, "send not made: it is in doubt since a restart (message \(existing.id)); an operator or the rule decides")
+                let since = existing.history.first?.source == .restart ? "since a restart" : "since its answer never came"
+                services.note(run: run, "send not made: it is in doubt \(since) (message \(existing.id)); an operator or the rule decides")
                 // `sidobot trace unknown-…` then finds the run that was told.
                 services.link(run: run, messageID: existing.id)
                 return [.null, Self.inDoubtError(existing)]
@@ -99,9 +100,12 @@ final class MessageSender {
             return [.null, SidobeModule.errorValue(code: "EXPIRED", message:
                 "the send would wait longer than its time-to-live (\(Int(outbox.timeToLive)) s) for the rate limit")]
         case .failure(.sidobe(let error)):
+            count(status: "error", code: error.code)
+            if error.mayHaveBeenDelivered, let intent {
+                return answerInDoubt(intent, error: error, phone: message.phone, run: run)
+            }
             close(sendKey, rule: rule)
             services.note(run: run, "send to \(message.phone) failed: \(error)")
-            count(status: "error", code: error.code)
             if error.isRetryable, let eventID = services.eventID(of: run), let event = store.data.inflight[eventID]?.event {
                 services.addDeadLetter(rule: rule, event: event, reason: .send, error: "send to \(message.phone) failed after retries: \(error)")
             }
@@ -134,27 +138,50 @@ final class MessageSender {
         return [value]
     }
 
+    /// The request went out and no answer came (a timeout, a connection lost after the write):
+    /// the same doubt a crash leaves. The message is kept as UNKNOWN under its key, so no later
+    /// send with that key makes it again and an operator sees it; the rule hears the error as it
+    /// is, with the UNKNOWN message's `id` to resend.
+    private func answerInDoubt(_ intent: SendIntent, error: SidobeError, phone: String, run: RunTable.Tag) -> [LuaValue] {
+        services.note(run: run, "send to \(phone) in doubt: \(error); it may have been delivered")
+        guard let doubt = recordInDoubt(intent, source: .send, because: "its request went out but no answer came (\(error))") else {
+            return [.null, SidobeModule.errorValue(error)]
+        }
+        services.link(run: run, messageID: doubt.id)
+        guard case .object(var fields) = SidobeModule.errorValue(error) else { return [.null, SidobeModule.errorValue(error)] }
+        fields["id"] = .string(doubt.id)
+        return [.null, .object(fields)]
+    }
+
     /// At start-up, after recovery: every send whose intent is still open was interrupted while
     /// its request may have been out. Each is recorded as in doubt (UNKNOWN, under its key), never
     /// sent again by itself.
     func recordInterruptedSends() {
         let open = store.data.intents.values.sorted { $0.message.sentAt < $1.message.sentAt }
-        let now = clock.now()
         for intent in open {
-            let record = intent.inDoubtRecord(at: now)
-            do {
-                try store.commit(.messageAdded(record))
-            } catch {
-                logger.error("journal write failed", metadata: ["error": "\(error)"])
-                continue
-            }
-            inDoubtCounter.increment()
-            var metadata: Logger.Metadata = ["rule": "\(record.rule)", "message": "\(record.id)", "phone": "\(record.phone)"]
-            if let key = record.key { metadata["key"] = "\(key)" }
-            if let event = intent.event { metadata["event"] = "\(event)" }
-            logger.warning("a send was interrupted by the restart while its request was out: it may have been delivered, so it is not sent again; it is in doubt (UNKNOWN) until an operator or the rule decides",
-                           metadata: metadata)
+            recordInDoubt(intent, source: .restart, because: "the restart interrupted it while its request was out")
         }
+    }
+
+    /// Keeps the send of `intent` as a message in doubt (UNKNOWN, under its key; its intent is
+    /// closed by it), counts and logs it. Nil when the journal cannot be written: the intent stays
+    /// open, and the next restart finds it in doubt.
+    @discardableResult
+    private func recordInDoubt(_ intent: SendIntent, source: StatusSource, because reason: String) -> MessageRecord? {
+        let record = intent.inDoubtRecord(at: clock.now(), source: source)
+        do {
+            try store.commit(.messageAdded(record))
+        } catch {
+            logger.error("journal write failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+        inDoubtCounter.increment()
+        var metadata: Logger.Metadata = ["rule": "\(record.rule)", "message": "\(record.id)", "phone": "\(record.phone)"]
+        if let key = record.key { metadata["key"] = "\(key)" }
+        if let event = intent.event { metadata["event"] = "\(event)" }
+        logger.warning("a send is in doubt: \(reason), so it may have been delivered; it is not sent again, and stays UNKNOWN until an operator or the rule decides",
+                       metadata: metadata)
+        return record
     }
 
     /// The intent of a send that ended without a message to record is closed (journaled now: an
@@ -172,8 +199,9 @@ final class MessageSender {
     static func inDoubtError(_ record: MessageRecord) -> LuaValue {
         .object([
             "code": "IN_DOUBT", "may_have_been_delivered": .bool(true), "id": .string(record.id),
-            "message": .string("a restart interrupted this send while its request was out, so it may have been delivered; "
-                + "it is not sent again by itself (message \(record.id), status UNKNOWN)"),
+            "message": .string((record.history.first?.source == .restart
+                    ? "a restart interrupted this send while its request was out" : "this send's request went out and no answer came")
+                + ", so it may have been delivered; it is not sent again by itself (message \(record.id), status UNKNOWN)"),
         ])
     }
 

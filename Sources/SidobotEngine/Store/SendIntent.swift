@@ -82,12 +82,13 @@ struct SendIntent: Sendable, Hashable {
         guard message.sendKey != nil else { throw RecordError("send intent.message has neither key nor implicit_key") }
     }
 
-    /// The ledger's record of this send once a restart found it open: `UNKNOWN`, under its key.
-    func inDoubtRecord(at time: UnixTime) -> MessageRecord {
+    /// The ledger's record of this send once it is in doubt (a restart found its intent open, or
+    /// its request went out and no answer came): `UNKNOWN`, under its key.
+    func inDoubtRecord(at time: UnixTime, source: StatusSource) -> MessageRecord {
         var record = message
         record.id = "unknown-\(UUID().uuidString.lowercased())"
         record.status = .inDoubt
-        record.history = [.init(status: .inDoubt, at: time.secondsValue, source: .restart, event: event)]
+        record.history = [.init(status: .inDoubt, at: time.secondsValue, source: source, event: event)]
         return record
     }
 }

@@ -157,6 +157,38 @@ struct SendIntentTests {
         #expect(await h.engine.messages().first { $0.key == "order-K9" }?.status == .inDoubt)
     }
 
+    @Test func aSendWhoseAnswerNeverCameIsInDoubtAtOnceAndItsKeyIsNotSentAgain() async throws {
+        let h = try EngineHarness()
+        try h.rule("r", """
+            on("hook.go", function(ev)
+              local m, err = sidobe.send { phone = "+628123123123", message = "confirmation", key = "order-K9" }
+              local n = state.incr("runs")
+              state.set("outcome:" .. n, m and m.id or (err.code .. " " .. tostring(err.may_have_been_delivered) .. " " .. tostring(err.id)))
+            end)
+            """)
+        try await h.start()
+        h.sidobe.failNext(.timeout(requestWritten: true))
+        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
+        await h.engine.settle()
+        let doubt = try #require(await h.engine.messages().first)
+        #expect(doubt.status == .inDoubt && doubt.key == "order-K9" && doubt.history.map(\.source) == [.send])
+        // The rule hears the timeout as it is, with the UNKNOWN message's id to resend.
+        #expect(await h.state("r")["outcome:1"] == .string("TIMEOUT true \(doubt.id)"))
+
+        // A later send with the key is not made: the first may have reached the customer.
+        _ = try await h.engine.acceptHook(name: "go", body: [], contentType: "text/plain")
+        await h.engine.settle()
+        #expect(h.sidobe.sends.isEmpty && h.sidobe.refusedCount == 1, "the key in doubt reached Sidobe again")
+        #expect(await h.state("r")["outcome:2"] == .string("IN_DOUBT true \(doubt.id)"))
+        #expect(await h.engine.traces(for: doubt.id).contains { trace in
+            trace.rules.contains { $0.actions.contains { $0.contains("in doubt since its answer never came") } }
+        })
+        // A restart keeps it as it was: no intent was left open, so nothing new is in doubt.
+        try await h.start()
+        await h.engine.settle()
+        #expect(await h.engine.messages().filter { $0.status == .inDoubt }.map(\.id) == [doubt.id])
+    }
+
     @Test func anOperatorResolvesAMessageInDoubtAndRulesSeeTheStatus() async throws {
         let h = try EngineHarness()
         try h.rule("r", Self.oneSend + #"""

@@ -130,6 +130,11 @@ struct FaultCampaignTests {
         #expect(try await eventually { await h.simulator.messages().count == 4 })
         let messages = await h.simulator.messages()
         #expect(Set(messages.map(\.phone)).count == 4)
+        // The ledger keeps each as in doubt (UNKNOWN), for an operator to see and decide.
+        let unknown = try await http(.GET, h.base + "/api/messages?status=UNKNOWN", headers: bearer).object?["messages"] as? [[String: Any]]
+        #expect(unknown?.count == 4)
+        // The counter is the process's (other suites in this process count theirs too): at least these.
+        #expect(try await Self.metric(h, "sidobot_sends_in_doubt_total") ?? 0 >= 4)
         #expect(await h.stop() == nil)
     }
 
