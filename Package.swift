@@ -132,6 +132,7 @@ let package = Package(
             name: "sidobot-bench",
             dependencies: [
                 "LuaSandbox", "CLuaShims", "Sidobe", "SidobeSimulator", "SidobeTesting", "SidobotEngine", "SidobotServer",
+                .product(name: "Collections", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -10,6 +10,7 @@ enum SnapshotBench {
     static let known = [
         "keys": "state keys (default 1000000)",
         "load-seconds": "seconds of webhook load around the timed snapshot (default 1)",
+        "load-rate": "webhooks a second of that load (default 0: back to back, as fast as they are accepted)",
     ]
 
     static let rule = #"""
@@ -22,11 +23,12 @@ enum SnapshotBench {
 
     static func main(_ args: [String]) async -> Int32 {
         await runBench(args, mode: "snapshot", known: known) { options in
-            try await run(keys: try options.int("keys", 1_000_000), loadSeconds: try options.double("load-seconds", 1))
+            try await run(keys: try options.int("keys", 1_000_000), loadSeconds: try options.double("load-seconds", 1),
+                          loadRate: try options.double("load-rate", 0))
         }
     }
 
-    static func run(keys: Int, loadSeconds: Double) async throws {
+    static func run(keys: Int, loadSeconds: Double, loadRate: Double) async throws {
         let folder = try TempFolder("snapshot")
         defer { folder.remove() }
         let harness = try await EngineHarness.start(label: "snapshot", rules: ["fill": rule], journal: .everysec, folder: folder,
@@ -55,8 +57,15 @@ enum SnapshotBench {
             var samples: [(start: UInt64, latency: UInt64)] = []
             samples.reserveCapacity(1 << 20)
             var n = 0
-            let until = BenchClock.nanos() + UInt64((loadSeconds * 2 + 0.5) * 1e9)
+            let begin = BenchClock.nanos()
+            let until = begin + UInt64((loadSeconds * 2 + 0.5) * 1e9)
             while BenchClock.nanos() < until && !Task.isCancelled {
+                // Paced: the same webhooks a second whichever build accepts them, so builds that
+                // accept at different speeds are compared under the same load.
+                if loadRate > 0, Double(n) >= loadRate * Double(BenchClock.nanos() - begin) / 1e9 {
+                    try? await Task.sleep(for: .microseconds(100))
+                    continue
+                }
                 let webhook = Webhooks.make(1, prefix: "load-\(n)")[0]
                 n += 1
                 let t0 = BenchClock.nanos()
