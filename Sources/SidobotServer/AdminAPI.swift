@@ -8,7 +8,8 @@ extension SidobotHTTPServer {
     func addAdminRoutes(to router: Router<BasicRequestContext>) {
         router.get("/api/rules") { request, _ in
             await self.admin(request) { engine in
-                Self.json(RulesBody(rules: await engine.ruleSummaries().map(RuleInfo.init)))
+                Self.json(RulesBody(rules: await engine.ruleSummaries().map(RuleInfo.init),
+                                    reload: ReloadStateInfo(last: await engine.lastRuleReload, failures: await engine.ruleLoadFailures())))
             }
         }
         router.post("/api/rules/reload") { request, _ in

@@ -93,12 +93,36 @@ public struct RuleInfo: Codable, Sendable, Hashable {
     public var limitsHit: [String: Int]
     public var quarantined: Bool
     public var lastError: String?
+    /// When the running version was loaded.
     public var loadedAt: String
     public var memoryBytes: Int
+    /// Why the file's current content did not load (the version of ``loadedAt`` keeps running).
+    public var loadError: RuleLoadFailureInfo?
 
     enum CodingKeys: String, CodingKey {
         case name, path, description, events, schedules, runs, errors, aborts, quarantined
         case limitsHit = "limits_hit", lastError = "last_error", loadedAt = "loaded_at", memoryBytes = "memory_bytes"
+        case loadError = "load_error"
+    }
+
+    /// Every documented field is present: `description`, `last_error` and `load_error` are null
+    /// when there is none (a client need not tell a missing field from an empty one).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(path, forKey: .path)
+        try container.encode(description, forKey: .description)
+        try container.encode(events, forKey: .events)
+        try container.encode(schedules, forKey: .schedules)
+        try container.encode(runs, forKey: .runs)
+        try container.encode(errors, forKey: .errors)
+        try container.encode(aborts, forKey: .aborts)
+        try container.encode(limitsHit, forKey: .limitsHit)
+        try container.encode(quarantined, forKey: .quarantined)
+        try container.encode(lastError, forKey: .lastError)
+        try container.encode(loadedAt, forKey: .loadedAt)
+        try container.encode(memoryBytes, forKey: .memoryBytes)
+        try container.encode(loadError, forKey: .loadError)
     }
 
     init(_ summary: RuleSummary) {
@@ -115,11 +139,87 @@ public struct RuleInfo: Codable, Sendable, Hashable {
         lastError = summary.lastError
         loadedAt = summary.loadedAt.description
         memoryBytes = summary.memoryBytes
+        loadError = summary.loadFailure.map(RuleLoadFailureInfo.init)
     }
 }
 
+/// `GET /api/rules`.
 public struct RulesBody: Codable, Sendable, Hashable {
     public var rules: [RuleInfo]
+    /// The last reload of the folder, and every file whose current content failed to load.
+    public var reload: ReloadStateInfo
+}
+
+/// The last reload of the rules folder as `/api/rules` shows it.
+public struct ReloadStateInfo: Codable, Sendable, Hashable {
+    /// When it ran; null before the first reload (the start-up load fails the start instead).
+    public var at: String?
+    /// Every file loaded (or was unchanged); false while any file's content fails to load.
+    public var successful: Bool
+    /// Files whose current content failed to load, new ones (no version running) included.
+    public var failed: [RuleLoadFailureInfo]
+
+    init(last: RuleReloadState?, failures: [RuleLoadFailure]) {
+        at = last?.at.description
+        successful = failures.isEmpty && last?.folderError == nil
+        var failed = failures.map(RuleLoadFailureInfo.init)
+        if let last, let folderError = last.folderError {
+            failed.insert(RuleLoadFailureInfo(rule: nil, error: folderError, at: last.at, previousVersionRuns: true), at: 0)
+        }
+        self.failed = failed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(at, forKey: .at)
+        try container.encode(successful, forKey: .successful)
+        try container.encode(failed, forKey: .failed)
+    }
+}
+
+/// A rule file whose current content failed to load.
+public struct RuleLoadFailureInfo: Codable, Sendable, Hashable {
+    /// The rule's name; null when the folder itself could not be read.
+    public var rule: String?
+    public var path: String
+    public var line: Int?
+    public var message: String
+    /// `path:line: message`, as a person reads it.
+    public var error: String
+    /// When the reload that found it ran.
+    public var at: String
+    /// Whether a previous version keeps running (false for a new file: nothing of it runs).
+    public var previousVersionRuns: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case rule, path, line, message, error, at
+        case previousVersionRuns = "previous_version_runs"
+    }
+
+    init(_ failure: RuleLoadFailure) {
+        self.init(rule: failure.rule, error: failure.error, at: failure.at, previousVersionRuns: failure.previousVersionRuns)
+    }
+
+    init(rule: String?, error: RuleLoadError, at: UnixTime, previousVersionRuns: Bool) {
+        self.rule = rule
+        path = error.path
+        line = error.line
+        message = error.message
+        self.error = error.description
+        self.at = at.description
+        self.previousVersionRuns = previousVersionRuns
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rule, forKey: .rule)
+        try container.encode(path, forKey: .path)
+        try container.encode(line, forKey: .line)
+        try container.encode(message, forKey: .message)
+        try container.encode(error, forKey: .error)
+        try container.encode(at, forKey: .at)
+        try container.encode(previousVersionRuns, forKey: .previousVersionRuns)
+    }
 }
 
 public struct RuleErrorInfo: Codable, Sendable, Hashable {

@@ -53,13 +53,25 @@ struct BearerToken: Sendable {
 
     /// Compares the presented token with the expected one. The time taken depends only on the
     /// expected token's length, never on where the two first differ.
-    func check(authorization: String?) -> Verdict {
+    ///
+    /// `allowingBasic` also takes HTTP Basic with the token as the password (any user name): only
+    /// `/ui/plain` does, for terminal browsers that cannot send a bearer token. The admin API does
+    /// not, so a browser never caches credentials that work there.
+    func check(authorization: String?, allowingBasic: Bool = false) -> Verdict {
         guard let expected else { return .disabled }
         guard let authorization else { return .missing }
+        if allowingBasic, authorization.count > 6, authorization.prefix(6).lowercased() == "basic " {
+            guard let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+                  let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else { return .wrong }
+            return compare(Array(decoded[decoded.index(after: colon)...]), expected)
+        }
         let prefix = "bearer "
         guard authorization.utf8.count > prefix.utf8.count,
               authorization.prefix(prefix.count).lowercased() == prefix else { return .missing }
-        let presented = Array(authorization.utf8.dropFirst(prefix.utf8.count))
+        return compare(Array(authorization.utf8.dropFirst(prefix.utf8.count)), expected)
+    }
+
+    private func compare(_ presented: [UInt8], _ expected: [UInt8]) -> Verdict {
         var difference = UInt8(presented.count == expected.count ? 0 : 1)
         for index in 0..<expected.count {
             let byte = index < presented.count ? presented[index] : 0

@@ -84,6 +84,7 @@ public struct SidobotHTTPServer: Sendable {
         }
         addAdminRoutes(to: router)
         addStatusPageRoutes(to: router)
+        addPlainStatusPageRoute(to: router)
     }
 
     // MARK: Responses

@@ -32,6 +32,8 @@ enum StatusPageAssets {
   </nav>
 </header>
 <div id="banner" class="banner" hidden></div>
+<noscript><p class="banner">This page needs JavaScript. Without it: <a href="/ui/plain">the plain view</a>
+  (rules, recent events, timers, dead letters; it asks for the admin token as the password).</p></noscript>
 <div id="login" class="login card" hidden>
   <div class="title">Admin token</div>
   <p class="muted small">The page reads the admin API with the engine's <code>SIDOBOT_ADMIN_TOKEN</code>.
@@ -262,11 +264,21 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
     ], '');
   }
 
-  function renderRules(rules) {
+  function renderRules(rules, reload) {
     count('rules-count', rules.length);
-    fill('rules-body', rules.map((r) => h('div', { class: 'card rule', 'data-rule': r.name },
+    // Files that failed to load with nothing of them running (a new file, or the folder itself).
+    const notRunning = ((reload && reload.failed) || []).filter((f) => !f.previous_version_runs);
+    const failedCards = notRunning.map((f) => h('div', { class: 'card rule', 'data-load-failed': f.rule || '' },
+      h('div', { class: 'title' }, h('span', { class: 'grow mono' }, f.rule || f.path), pill('failed to load', 'bad')),
+      h('div', { class: 'muted' }, f.rule ? 'not running: this file has not loaded yet (reload at ' + f.at + ')' : 'the rules folder could not be read'),
+      h('pre', { class: 'err' }, f.error)));
+    fill('rules-body', failedCards.concat(rules.map((r) => h('div', { class: 'card rule', 'data-rule': r.name },
       h('div', { class: 'title' }, h('span', { class: 'grow mono' }, r.name),
+        r.load_error ? pill('edit failed to load', 'bad') : null,
         r.quarantined ? pill('quarantined', 'bad') : pill('active', 'ok')),
+      r.load_error ? h('div', { class: 'load-error' },
+        h('div', { class: 'muted' }, 'the file changed and did not load (reload at ' + r.load_error.at + '); the version loaded ' + r.loaded_at + ' keeps running'),
+        h('pre', { class: 'err' }, r.load_error.error)) : null,
       r.description ? h('div', { class: 'muted' }, r.description) : null,
       h('dl', { class: 'kv' },
         h('dt', {}, 'loaded'), h('dd', {}, when(r.loaded_at), h('span', { class: 'muted small' }, ' · ' + r.path)),
@@ -279,7 +291,7 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
           r.aborts ? h('span', { class: 'muted small' }, ' (' + Object.entries(r.limits_hit || {}).map(([k, n]) => k + ' limit × ' + n).join(', ') + ')') : null,
           h('span', { class: 'muted small' }, ' · ' + Math.round(r.memory_bytes / 1024) + ' KiB'))),
       r.last_error ? h('pre', { class: 'err' }, r.last_error) : null,
-    )), 'No rules loaded.');
+    ))), 'No rules loaded.');
   }
 
   function traceNode(t) {
@@ -381,7 +393,7 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
       serverNow = Date.parse(overview.now) || Date.now();
       fetchedAt = Date.now();
       renderOverview(overview);
-      renderRules(rules.rules);
+      renderRules(rules.rules, rules.reload);
       renderTraces(traces.traces);
       renderTimers(timers.timers);
       // Messages in doubt first, however old: each waits for someone to decide.

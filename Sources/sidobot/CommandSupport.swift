@@ -48,11 +48,14 @@ func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// Sets up swift-log once: human-readable lines on stderr, level from `SIDOBOT_LOG_LEVEL` (default info).
-func bootstrapLogging() {
+/// Sets up swift-log once: one line an event on stderr, level from `SIDOBOT_LOG_LEVEL` (default
+/// info), format `text` (logfmt fields) or `json` lines.
+func bootstrapLogging(format: LogFormat = .text) {
     let level = Environment.value("SIDOBOT_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-    LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: level) }
+    LoggingSystem.bootstrap { label in LogLineHandler(label: label, level: level, format: format) }
 }
+
+extension LogFormat: ExpressibleByArgument {}
 
 /// A `HOST:PORT` to listen on: `127.0.0.1:8080`, `0.0.0.0:80`, `[::1]:8080`, `localhost:9000`.
 struct ListenAddress: Equatable, CustomStringConvertible {

@@ -67,6 +67,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("confirm-status"), help: "Confirm a FAILED webhook with GET whatsapp-messages/:id before accepting it (the signature does not cover the body).")
     var confirmStatus = false
 
+    @Option(name: .customLong("log-format"), help: "Log lines as text (logfmt fields, for people) or json (one object a line, for log shippers).")
+    var logFormat: LogFormat = .text
+
     @OptionGroup(title: "Simulator, with --simulate (docs/SIMULATOR.md)")
     var simulator: SimulatorOptions<PrefixedSimulatorNames>
 
@@ -81,7 +84,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        bootstrapLogging()
+        bootstrapLogging(format: logFormat)
         SidobotMetrics.bootstrap()
         try await runReportingConfigurationErrors {
             try await serve()

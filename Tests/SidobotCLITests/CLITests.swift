@@ -109,6 +109,21 @@ struct CLITests {
         await simulator.stop()
     }
 
+    /// `sidobot trace` takes the engine's address from SIDOBOT_URL and says in words why it
+    /// could not reach it, naming where the address came from.
+    @Test func traceUsesSidobotURLAndSaysWhyItCannotConnect() throws {
+        let refused = try SidobotProcess.run(["trace", "ev-1"], environment: ["SIDOBOT_ADMIN_TOKEN": "t", "SIDOBOT_URL": "http://127.0.0.1:1"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "error: cannot reach the engine at http://127.0.0.1:1 (SIDOBOT_URL): connection refused; "
+                + "is `sidobot run` listening there? Set --url or SIDOBOT_URL to its address\n", "\(refused.stderr)")
+        let flag = try SidobotProcess.run(["trace", "ev-1", "--url", "http://127.0.0.1:1/"], environment: ["SIDOBOT_ADMIN_TOKEN": "t", "SIDOBOT_URL": "nonsense"])
+        #expect(flag.status == 1, "--url wins over SIDOBOT_URL")
+        #expect(flag.stderr.contains("(--url): connection refused"), "\(flag.stderr)")
+        let bad = try SidobotProcess.run(["trace", "ev-1"], environment: ["SIDOBOT_ADMIN_TOKEN": "t", "SIDOBOT_URL": "127.0.0.1:8080"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr == "error: bad SIDOBOT_URL '127.0.0.1:8080': expected e.g. http://127.0.0.1:8080\n")
+    }
+
     @Test func simulatorRejectsABadListenAddress() throws {
         let result = try SidobotProcess.run(["simulator", "--listen", "localhost"], environment: ["SIDOBE_SECRET_KEY": "k"])
         #expect(result.status == 2)

@@ -77,16 +77,47 @@ struct AdminTests {
         #expect(replay.status == 202)
         #expect(try await http(.POST, api + "/dead-letters/nope/replay", headers: bearer).status == 404)
 
+        // Every documented field of a rule is present, null when empty.
+        let raw = try #require(try await http(.GET, api + "/rules", headers: bearer).object)
+        let first = try #require((raw["rules"] as? [[String: Any]])?.first)
+        for field in ["name", "path", "description", "events", "schedules", "runs", "errors", "aborts", "limits_hit",
+                      "quarantined", "last_error", "loaded_at", "memory_bytes", "load_error"] {
+            #expect(first.keys.contains(field), "\(field) missing from /api/rules")
+        }
+        #expect(first["load_error"] is NSNull)
+        #expect((raw["reload"] as? [String: Any])?["at"] is NSNull, "no reload yet")
+
         // Reload: unchanged, then a broken edit is refused with 422 and the old version keeps running.
         let reload = try await http(.POST, api + "/rules/reload", headers: bearer)
         #expect(reload.status == 200)
         #expect(try reload.decode(ReloadBody.self).unchanged == ["test"])
+        let original = try String(contentsOfFile: h.rules + "/test.lua", encoding: .utf8)
         try "on(\"hook.ping\", function(ev) end\n  this is not lua".write(toFile: h.rules + "/test.lua", atomically: true, encoding: .utf8)
+        try "on(\"hook.x\", function(ev) end".write(toFile: h.rules + "/fresh.lua", atomically: true, encoding: .utf8)
         let broken = try await http(.POST, api + "/rules/reload", headers: bearer)
         #expect(broken.status == 422)
         let failed = try broken.decode(ReloadBody.self).failed
-        #expect(failed.first?.path.hasSuffix("test.lua") == true)
-        #expect(try await http(.GET, api + "/rules", headers: bearer).decode(RulesBody.self).rules.first?.events.contains("hook.boom") == true)
+        #expect(failed.map(\.path).sorted().map { ($0 as NSString).lastPathComponent } == ["fresh.lua", "test.lua"])
+        // The failure stays visible in /api/rules (not only in the reload's answer and the log).
+        let afterBroken = try await http(.GET, api + "/rules", headers: bearer).decode(RulesBody.self)
+        let kept = try #require(afterBroken.rules.first { $0.name == "test" })
+        #expect(kept.events.contains("hook.boom"), "the previous version keeps running")
+        #expect(kept.loadError?.error.contains("test.lua:2") == true, "\(String(describing: kept.loadError))")
+        #expect(kept.loadError?.previousVersionRuns == true)
+        #expect(afterBroken.rules.map(\.name) == ["test"], "a new file that failed to load is not a running rule")
+        #expect(afterBroken.reload.successful == false)
+        #expect(afterBroken.reload.at != nil)
+        let fresh = try #require(afterBroken.reload.failed.first { $0.rule == "fresh" })
+        #expect(fresh.previousVersionRuns == false)
+        #expect(fresh.error.contains("fresh.lua"))
+        // Fixed: the failures are gone.
+        try original.write(toFile: h.rules + "/test.lua", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: h.rules + "/fresh.lua")
+        #expect(try await http(.POST, api + "/rules/reload", headers: bearer).status == 200)
+        let fixed = try await http(.GET, api + "/rules", headers: bearer).decode(RulesBody.self)
+        #expect(fixed.reload.successful)
+        #expect(fixed.reload.failed.isEmpty)
+        #expect(fixed.rules.first?.loadError == nil)
         #expect(await h.stop() == nil)
     }
 

@@ -109,6 +109,50 @@ struct StatusPageTests {
         await h.stop()
     }
 
+    /// `/ui/plain`: the page without JavaScript, for a terminal browser: HTTP Basic with the
+    /// token as the password (the browser prompts on the 401), everything escaped, no script.
+    @Test func thePlainViewNeedsNoJavaScript() async throws {
+        let h = try await Harness.start(rule: testRule + """
+
+            on("hook.angle", function(ev) error("<script>alert(1)</script> & more") end)
+            """)
+        defer { h.cleanUp() }
+        let plain = h.base + "/ui/plain"
+        let refused = try await http(.GET, plain)
+        #expect(refused.status == 401)
+        #expect(refused.headers["www-authenticate"]?.hasPrefix("Basic realm=") == true)
+        let wrong = Data(":wrong".utf8).base64EncodedString()
+        #expect(try await http(.GET, plain, headers: [("Authorization", "Basic \(wrong)")]).status == 401)
+        // Basic works here only, never on the admin API.
+        let basic = [("Authorization", "Basic " + Data("ops:\(adminToken)".utf8).base64EncodedString())]
+        #expect(try await http(.GET, h.base + "/api/rules", headers: basic).status == 401)
+
+        _ = try await http(.POST, h.base + "/hooks/ping", headers: bearer, body: Array(#"{"n":1}"#.utf8))
+        _ = try await http(.POST, h.base + "/hooks/angle", headers: bearer, body: [])
+        #expect(try await eventually { try await http(.GET, h.base + "/api/dead-letters", headers: bearer).decode(DeadLettersBody.self).deadLetters.count == 1 })
+        #expect(try await eventually { try await http(.GET, h.base + "/api/timers", headers: bearer).decode(TimersBody.self).timers.count == 1 })
+
+        for headers in [basic, bearer] {
+            let page = try await http(.GET, plain, headers: headers)
+            #expect(page.status == 200)
+            #expect(page.headers["content-type"] == "text/html; charset=utf-8")
+            #expect(page.headers["content-security-policy"]?.contains("default-src 'none'") == true)
+            let html = page.text
+            #expect(!html.contains("<script"), "no script, and a rule's error is escaped")
+            #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"))
+            for heading in ["Overview", "Rules (1)", "Recent events", "Timers (1)", "Dead letters (1)"] {
+                #expect(html.contains("<h2>\(heading)"), "\(heading)")
+            }
+            #expect(html.contains("<td>test</td><td>active</td>"))
+            #expect(html.contains("<td>later</td>"), "the pending timer")
+            #expect(html.contains("<td>hook.angle</td>"), "the dead letter's event")
+            #expect(!html.contains(adminToken))
+        }
+        // The full page points there for a browser without JavaScript.
+        #expect(try await http(.GET, h.base + "/ui").text.contains(#"<noscript><p class="banner">This page needs JavaScript. Without it: <a href="/ui/plain">"#))
+        await h.stop()
+    }
+
     @Test func theAdminEndpointsAreOffWithoutAToken() async throws {
         let h = try await Harness.start(token: nil)
         defer { h.cleanUp() }

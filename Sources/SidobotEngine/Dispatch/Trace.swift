@@ -197,4 +197,6 @@ final class TraceStore {
     }
 
     var count: Int { traces.count }
+    /// The traces' estimated size, which ``budgetBytes`` caps.
+    var byteCount: Int { bytes }
 }

@@ -16,8 +16,11 @@ public struct RuleSummary: Sendable, Hashable {
     public var limitHits: [String: Int]
     public var quarantined: Bool
     public var lastError: String?
+    /// When the running version was loaded.
     public var loadedAt: UnixTime
     public var memoryBytes: Int
+    /// Why the file's current content did not load (the version shown keeps running), if so.
+    public var loadFailure: RuleLoadFailure?
 
     public static func == (a: RuleSummary, b: RuleSummary) -> Bool { a.name == b.name && a.loadedAt == b.loadedAt }
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
@@ -33,9 +36,15 @@ extension Engine {
                         runs: rule.stats.runs, errors: rule.stats.errors, aborts: rule.stats.aborts,
                         limitHits: Dictionary(uniqueKeysWithValues: rule.stats.limitHits.map { ($0.key.rawValue, $0.value) }),
                         quarantined: rule.stats.quarantined, lastError: rule.stats.lastError, loadedAt: rule.loadedAt,
-                        memoryBytes: rule.state.memoryInUse)
+                        memoryBytes: rule.state.memoryInUse, loadFailure: rules.loadFailures[rule.name])
         }
     }
+
+    /// Every file whose current content failed to load, by rule name (running or not).
+    public func ruleLoadFailures() -> [RuleLoadFailure] { rules.loadFailures.values.sorted { $0.rule < $1.rule } }
+
+    /// The last reload of the rules folder; nil before the first.
+    public var lastRuleReload: RuleReloadState? { rules.lastReload }
 
     /// A rule's live state keys and values.
     public func stateOf(rule: String) -> [String: LuaValue] { store.data.state.all(rule: rule, now: clock.now()) }

@@ -37,6 +37,7 @@ extension Engine {
             logJournalFailure(error)
         }
         metrics.timersPending.record(store.data.timers.count)
+        recordStoreSizes()
         // Each costs what expired, not a scan (docs/PERFORMANCE.md, snapshot stall).
         store.maintain { data in
             data.state.sweep(now: now)
@@ -44,6 +45,16 @@ extension Engine {
         }
         intake.prune(now: now)
         traces.prune(now: now)
+    }
+
+    /// `sidobot_store_records` and `sidobot_trace_bytes`: counts the stores keep, no scans.
+    private func recordStoreSizes() {
+        let counts: [EngineMetrics.StoreName: Int] = [
+            .dedupe: intake.rememberedCount, .ledger: store.data.ledger.count, .timers: store.data.timers.count,
+            .state: store.data.state.count, .traces: traces.count, .deadLetters: store.data.deadLetters.entries.count,
+        ]
+        for (name, count) in counts { metrics.storeRecords[name]?.record(count) }
+        metrics.traceBytes.record(traces.byteCount)
     }
 
     /// Polls the rules folder and reloads when a file changed, appeared or disappeared.

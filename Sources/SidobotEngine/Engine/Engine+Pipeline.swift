@@ -184,14 +184,16 @@ extension Engine {
             preconditionFailure("advance(by:) needs a VirtualClock")
         }
         let target = clock.now() + .milliseconds(Int64((seconds * 1000).rounded()))
-        await waitUntilIdle()
+        await settle()
         while let due = scheduler.nextDue(), due <= target {
             // A timer already overdue (after a restart) fires late, as on the real clock.
             let now = max(due, clock.now())
             clock.set(now)
             fireDue(now: now)
-            await drainInbox()
-            await waitUntilIdle()
+            // Settled, not only idle: a run's send can raise an event (a sync FAILED answer is
+            // `message.failed`) that reaches the intake as the run ends; its handler may set the
+            // next timer, which must be seen before the clock moves past it.
+            await settle()
         }
         clock.set(target)
         await waitUntilIdle()
@@ -213,9 +215,11 @@ extension Engine {
     /// Reloads the rules folder (see ``RuleSet/reload()``): changed files are swapped in, their
     /// schedules caught up; a broken edit keeps the previous version running and is reported.
     public func reloadRules() async -> RuleReloadReport {
-        let report = await rules.reload()
-        dispatcher.rulesChanged()
         let now = clock.now()
+        let report = await rules.reload(now: now)
+        metrics.lastReloadSuccessful.record(report.failed.isEmpty ? 1 : 0)
+        metrics.rulesFailingToLoad.record(rules.loadFailures.count)
+        dispatcher.rulesChanged()
         for name in report.loaded {
             if let rule = rules[name] { registerSchedules(of: rule, now: now) }
         }

@@ -116,6 +116,9 @@ public actor Engine: IntakeListener {
         // Before anything is dispatched again: a run that makes an interrupted send again finds it in doubt.
         sender.recordInterruptedSends()
         try await rules.loadAll()
+        // Every file loaded (or the start failed): the reload gauges start at "all well".
+        metrics.lastReloadSuccessful.record(1)
+        metrics.rulesFailingToLoad.record(0)
         dispatcher.rulesChanged()
         lifecycle = .running
         let now = clock.now()

@@ -23,6 +23,27 @@ public struct RuleReloadReport: Sendable, CustomStringConvertible {
     }
 }
 
+/// A rule file whose current content failed to load, kept until the file loads or goes: the
+/// admin API, the status page and `sidobot_rules_failing_to_load` show it, not only the log.
+public struct RuleLoadFailure: Sendable, Hashable {
+    /// The rule's name (its file's stem).
+    public var rule: String
+    public var error: RuleLoadError
+    /// When the reload that found it ran.
+    public var at: UnixTime
+    /// Whether a previous version of the rule keeps running (false for a new file).
+    public var previousVersionRuns: Bool
+}
+
+/// The last reload of the rules folder (not the load at start-up, which fails the start instead).
+public struct RuleReloadState: Sendable, Hashable {
+    public var at: UnixTime
+    /// Every file of the folder loaded (or was unchanged) and the folder could be read.
+    public var successful: Bool
+    /// The folder could not be read, if so (nothing was reloaded).
+    public var folderError: RuleLoadError?
+}
+
 /// The rules folder, loaded: one ``LoadedRule`` per file, swapped atomically when a file changes.
 ///
 /// A changed file is loaded and checked before it replaces the running version (whose runs
@@ -33,6 +54,10 @@ public struct RuleReloadReport: Sendable, CustomStringConvertible {
 /// Owned by the engine actor.
 final class RuleSet {
     private(set) var rules: [String: LoadedRule] = [:]
+    /// Files whose current content failed to load, by rule name; cleared when the file loads
+    /// (or is back to the running version's source) or is removed.
+    private(set) var loadFailures: [String: RuleLoadFailure] = [:]
+    private(set) var lastReload: RuleReloadState?
     /// The folder as last loaded (file → modification time and size), to notice edits.
     private var fingerprint: [String: String] = [:]
     private let folder: String
@@ -84,7 +109,7 @@ final class RuleSet {
 
     /// Reloads the folder: changed and new files are loaded, deleted ones removed. Reloading a
     /// quarantined rule releases it.
-    func reload() async -> RuleReloadReport {
+    func reload(now: UnixTime) async -> RuleReloadReport {
         var report = RuleReloadReport()
         // Taken before the files are read, so an edit made while they load is noticed next time.
         fingerprint = currentFingerprint()
@@ -93,31 +118,37 @@ final class RuleSet {
             files = try RuleFiles.list(in: folder)
         } catch {
             report.failed.append(error)
+            lastReload = RuleReloadState(at: now, successful: false, folderError: error)
             logger.error("rules not reloaded", metadata: ["error": "\(error)"])
             return report
         }
         for file in files {
             let display = RuleFiles.displayPath(file.path)
+            let existing = rules[file.name]
             let source: String
             do {
                 source = try String(contentsOfFile: file.path, encoding: .utf8)
             } catch {
-                report.failed.append(RuleLoadError(path: display, line: nil, message: "cannot read the file: \(error.localizedDescription)"))
+                let failure = RuleLoadError(path: display, line: nil, message: "cannot read the file: \(error.localizedDescription)")
+                report.failed.append(failure)
+                loadFailures[file.name] = RuleLoadFailure(rule: file.name, error: failure, at: now, previousVersionRuns: existing != nil)
                 continue
             }
-            let existing = rules[file.name]
             if let existing, existing.source == source, !existing.stats.quarantined {
                 report.unchanged.append(file.name)
+                loadFailures[file.name] = nil
                 continue
             }
             do {
                 let fresh = try await loader.load(name: file.name, path: display, source: source)
                 if let existing { fresh.inherit(existing, releasingQuarantine: true) }
                 rules[file.name] = fresh
+                loadFailures[file.name] = nil
                 report.loaded.append(file.name)
                 logger.info(existing == nil ? "rule loaded" : "rule reloaded", metadata: ["rule": "\(file.name)"])
             } catch {
                 report.failed.append(error)
+                loadFailures[file.name] = RuleLoadFailure(rule: file.name, error: error, at: now, previousVersionRuns: existing != nil)
                 logger.error(existing == nil ? "new rule failed to load" : "rule edit failed to load; the previous version keeps running",
                              metadata: ["rule": "\(file.name)", "error": "\(error)"])
             }
@@ -128,6 +159,8 @@ final class RuleSet {
             report.removed.append(name)
             logger.info("rule file removed; its handlers are gone", metadata: ["rule": "\(name)"])
         }
+        for name in loadFailures.keys where !present.contains(name) { loadFailures[name] = nil }
+        lastReload = RuleReloadState(at: now, successful: report.failed.isEmpty, folderError: nil)
         return report
     }
 
