@@ -6,6 +6,7 @@ import Sidobe
 import SidobeSimulator
 import SidobotEngine
 import SidobotServer
+import Synchronization
 
 /// `sidobot run`: the engine as a long-running HTTP service (docs/OPERATING.md).
 struct RunCommand: AsyncParsableCommand {
@@ -157,7 +158,9 @@ struct RunCommand: AsyncParsableCommand {
         let adminAPI = serverConfiguration.adminToken == nil ? "off (SIDOBOT_ADMIN_TOKEN not set)" : "on"
         let sidobeShown = simulate ? "simulator at \(baseURL)" : baseURL
         let inProcessSimulator = inProcess
+        let listening = Atomic<Bool>(false)
         var services = server.services { port in
+            listening.store(true, ordering: .releasing)
             let shown = address.host.contains(":") ? "[\(address.host)]" : address.host
             logger.info("sidobot listening on http://\(shown):\(port)", metadata: [
                 "rules": "\(rules)", "data": "\(data)", "fsync": "\(fsyncPolicy)", "dry_run": "\(dryRun)",
@@ -171,6 +174,12 @@ struct RunCommand: AsyncParsableCommand {
         if let simulator = inProcess {
             // First in the group, so it stops last: after the engine wrote its final snapshot.
             services.insert(ShutdownHookService { await simulator.stop() }, at: 0)
+        }
+        if let notifier = SystemdNotifier() {
+            // Last, so that a graceful shutdown reaches it first: STOPPING=1 before the engine stops.
+            services.append(SystemdNotifyService(notifier: notifier, engine: engine,
+                                                 isReady: { server.isReady && listening.load(ordering: .acquiring) },
+                                                 logger: Logger(label: "sidobot.systemd")))
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
