@@ -5,7 +5,7 @@ import SidobotEngine
 
 extension SidobotHTTPServer {
     /// `/api/...` (docs/OPERATING.md), behind `Authorization: Bearer SIDOBOT_ADMIN_TOKEN`.
-    func addAdminRoutes(to router: Router<BasicRequestContext>) {
+    func addAdminRoutes(to router: RouteTable) {
         router.get("/api/rules") { request, _ in
             await self.admin(request) { engine in
                 Self.json(RulesBody(rules: await engine.ruleSummaries().map(RuleInfo.init),
@@ -65,9 +65,11 @@ extension SidobotHTTPServer {
             }
         }
         router.get("/api/traces") { request, _ in
-            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
-            return await self.admin(request) { engine in
-                Self.json(TracesBody(traces: await engine.recentTraces(limit: max(1, min(limit, 1000))).map(TraceInfo.init)))
+            await self.admin(request) { engine in
+                switch Self.limit(of: request) {
+                case .failure(let refusal): refusal
+                case .success(let limit): Self.json(TracesBody(traces: await engine.recentTraces(limit: limit).map(TraceInfo.init)))
+                }
             }
         }
         // Event ids may hold '/' (schedule ticks: `rule/handler@time`), so the id is the rest of the path.
@@ -103,6 +105,22 @@ extension SidobotHTTPServer {
     }
 
     /// Runs an admin handler once the bearer token checked out.
+    /// `?limit=N` of a listing: 1…1000, 50 when absent; anything else is refused with 400 (not
+    /// silently replaced by the default).
+    static func limit(of request: Request) -> ListingLimit {
+        let values = request.uri.queryParameters.getAll("limit")
+        guard let text = values.first else { return .success(50) }
+        guard values.count == 1, let limit = Int(text), (1...1000).contains(limit) else {
+            return .failure(error(.badRequest, "limit must be one whole number from 1 to 1000"))
+        }
+        return .success(limit)
+    }
+
+    enum ListingLimit {
+        case success(Int)
+        case failure(Response)
+    }
+
     func admin(_ request: Request, _ body: (Engine) async -> Response) async -> Response {
         switch token.check(authorization: request.headers[.authorization]) {
         case .ok:

@@ -9,7 +9,7 @@ import SidobotEngine
 // buttons of `/ui` (resolve a message in doubt, replay a dead letter) stay on the admin API.
 
 extension SidobotHTTPServer {
-    func addPlainStatusPageRoute(to router: Router<BasicRequestContext>) {
+    func addPlainStatusPageRoute(to router: RouteTable) {
         router.get("/ui/plain") { request, _ in
             switch token.check(authorization: request.headers[.authorization], allowingBasic: true) {
             case .ok:

@@ -55,7 +55,9 @@ public struct SidobotHTTPServer: Sendable {
     /// who then calls ``markReady()``).
     public func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
-        addRoutes(to: router)
+        let routes = RouteTable(router: router)
+        addRoutes(to: routes)
+        routes.answerOtherMethodsWith405()
         let port = configuration.port
         let intake = intake
         return Application(
@@ -67,10 +69,18 @@ public struct SidobotHTTPServer: Sendable {
         )
     }
 
+    /// Every route the server answers, `METHOD /path` (`{id}` for a parameter), in registration
+    /// order: what `GET /openapi.json` describes.
+    public func routeList() -> [String] {
+        let table = RouteTable(router: Router(context: BasicRequestContext.self))
+        addRoutes(to: table)
+        return table.routes
+    }
+
     /// Marks the engine ready, for callers that run ``application(onListening:)`` themselves.
     public func markReady() { state.markReady() }
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: RouteTable) {
         router.post("/webhooks/sidobe") { request, _ in await self.webhook(request) }
         router.post("/hooks/{name}") { request, context in await self.hook(request, name: context.parameters.get("name") ?? "") }
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
@@ -85,6 +95,7 @@ public struct SidobotHTTPServer: Sendable {
         addAdminRoutes(to: router)
         addStatusPageRoutes(to: router)
         addPlainStatusPageRoute(to: router)
+        addOpenAPIRoute(to: router)
     }
 
     // MARK: Responses

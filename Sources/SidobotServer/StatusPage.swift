@@ -47,7 +47,7 @@ public struct MessagesBody: Codable, Sendable, Hashable {
 
 extension SidobotHTTPServer {
     /// `/ui` and its assets, `/api/overview` and `/api/messages`.
-    func addStatusPageRoutes(to router: Router<BasicRequestContext>) {
+    func addStatusPageRoutes(to router: RouteTable) {
         // Also answers `/ui/`: the router ignores a trailing slash (registering both traps).
         router.get("/ui") { _, _ in Self.asset(StatusPageAssets.html, type: "text/html; charset=utf-8") }
         router.get("/ui/app.css") { _, _ in Self.asset(StatusPageAssets.css, type: "text/css; charset=utf-8") }
@@ -56,11 +56,15 @@ extension SidobotHTTPServer {
             await self.admin(request) { engine in Self.json(await Self.overview(of: engine)) }
         }
         router.get("/api/messages") { request, _ in
-            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 50
             let status: String? = request.uri.queryParameters.get("status").map { String($0) }
             return await self.admin(request) { engine in
-                let recent = await engine.messages().reversed().lazy.filter { status == nil || $0.status.rawValue == status }
-                return Self.json(MessagesBody(messages: recent.prefix(max(1, min(limit, 1000))).map(MessageInfo.init)))
+                switch Self.limit(of: request) {
+                case .failure(let refusal):
+                    return refusal
+                case .success(let limit):
+                    let recent = await engine.messages().reversed().lazy.filter { status == nil || $0.status.rawValue == status }
+                    return Self.json(MessagesBody(messages: recent.prefix(limit).map(MessageInfo.init)))
+                }
             }
         }
     }

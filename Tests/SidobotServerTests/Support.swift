@@ -47,13 +47,14 @@ struct Answer: Sendable {
     var object: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] }
 }
 
-enum Verb: Sendable { case GET, POST }
+enum Verb: Sendable { case GET, POST, PUT }
 
 func http(_ method: Verb, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil, timeout: Int64 = 30) async throws -> Answer {
     var request = HTTPClientRequest(url: url)
     switch method {
     case .GET: request.method = .GET
     case .POST: request.method = .POST
+    case .PUT: request.method = .PUT
     }
     for (name, value) in headers { request.headers.add(name: name, value: value) }
     if let body { request.body = .bytes(body) }
