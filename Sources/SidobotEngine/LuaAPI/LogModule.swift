@@ -11,7 +11,8 @@ enum LogModule {
                 let fields = call.arguments.value(at: 1).objectValue ?? [:]
                 var metadata: Logger.Metadata = ["rule": "\(rule)", "source": "rule"]
                 if let event = host.eventID(of: call.runTag) { metadata["event"] = "\(event)" }
-                for (key, value) in fields { metadata[key] = "\(value.preview)" }
+                // A string as its text (the log line quotes it if it must); other values as JSON.
+                for (key, value) in fields { metadata[key] = "\(value.stringValue ?? value.preview)" }
                 host.logger.log(level: level, "\(text)", metadata: metadata)
                 if level >= .warning { host.note(run: call.runTag, "log \(level): \(text)") }
                 return []
