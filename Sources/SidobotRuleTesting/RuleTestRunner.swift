@@ -123,7 +123,9 @@ public actor RuleTestRunner {
                 _ = try await lua.run(runner, arguments: [.integer(Int64(index + 1))])
                 failure = await world.unexpectedErrors()
             } catch {
-                failure = Self.describe(error)
+                // The cause first: an assertion failing after a handler error is most often its effect.
+                let causes = await world.handlerErrorsNotSeen()
+                failure = (causes.isEmpty ? "" : causes.joined(separator: "\n") + "\n") + Self.describe(error)
             }
             await world.close()
             self.world = nil

@@ -33,6 +33,34 @@ struct RuleTestRunnerTests {
         #expect(lines.text.contains("actual:   \"hello Ana\""))
     }
 
+    /// Issue 19's finding: a typo in a handler (`sidobe.sned`) made every assertion after it fail
+    /// with `expected: 1 actual: 0`, the cause only in a log dump. Now the handler's error is the
+    /// first thing under the FAIL line.
+    @Test("an assertion failing after a handler error shows that error first, with the rule's file:line")
+    func theCauseComesFirst() async throws {
+        let rules = try TempRules()
+        try rules.write("invoice.lua", """
+            on("hook.invoice", function(ev)
+              sidobe.sned { phone = ev.body.phone, message = "your invoice" }
+            end)
+            """)
+        try rules.write("invoice_test.lua", """
+            test("sends the invoice", function(t)
+              t.hook("invoice", { phone = "+628123123123" })
+              t.eq(#t.sends(), 1, "sends")
+            end)
+            """)
+        let (summary, lines) = await runRuleTests(in: rules.folder)
+        #expect(summary.failed == 1)
+        let printed = lines.text.split(separator: "\n").map(String.init)
+        let fail = try #require(printed.firstIndex(of: "  FAIL  sends the invoice"), "\(lines.text)")
+        let cause = printed[fail + 1]
+        #expect(cause.hasPrefix("        a handler failed (rule invoice): "), "\(lines.text)")
+        #expect(cause.contains("rules/invoice.lua:2:"), "\(cause)")
+        #expect(cause.contains("'sned'"), "\(cause)")
+        #expect(printed[fail + 2].contains("rules/invoice_test.lua:3: sends: values differ"), "\(lines.text)")
+    }
+
     @Test("table diffs name the differing paths")
     func tableDiff() async throws {
         let rules = try TempRules()
