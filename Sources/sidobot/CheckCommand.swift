@@ -6,11 +6,14 @@ import SidobotRuleTesting
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Load every rule in the sandbox, list what each registers, report errors (exit 1 on any).",
+        abstract: "Load and lint every rule, list what each registers, report errors (exit 1 on any).",
         discussion: """
             Nothing is started: no data folder is read, nothing is sent. Per rule: its handlers, its hooks \
             (POST /hooks/NAME) and its schedules with their next three fire times in the rule's time zone. \
-            Every error is shown as file:line with a hint. See docs/RULES.md.
+            Then each rule is linted: luacheck (Debian's lua-check) with the sandbox's globals as its standard, \
+            and the engine's cross-checks (a timer set without a handler, a phone without +). Every finding is \
+            file:line:col with a hint; undefined names, unhandled timers and bad phones are errors, style is a \
+            warning. See docs/RULES.md, "Finding mistakes".
             """
     )
 

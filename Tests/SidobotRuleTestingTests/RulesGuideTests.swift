@@ -62,6 +62,10 @@ struct RulesGuideTests {
             } else if let name = Self.value(of: block.marker, "test") {
                 try rules.write("\(name)_test.lua", block.body)
                 testCount += 1
+            } else if let name = Self.value(of: block.marker, "mistaken-rule") {
+                // Loads, but `sidobot check` finds mistakes in it: kept apart from the rules that must pass.
+                #expect(block.language == "lua", "line \(block.line)")
+                ruleSources[name] = block.body
             } else if let expected = Self.value(of: block.marker, "broken-rule") {
                 let broken = try TempRules()
                 try broken.write("broken.lua", block.body)
