@@ -10,6 +10,6 @@ struct Sidobot: AsyncParsableCommand {
             Environment: SIDOBE_SECRET_KEY is the secret key from the Sidobe dashboard \
             (Developer Tools → Credential). SIDOBOT_LOG_LEVEL sets the log level (trace, debug, info, notice, warning, error).
             """,
-        subcommands: [SendCommand.self, SimulatorCommand.self, SignCommand.self, RunCommand.self, TraceCommand.self, CheckCommand.self, TestCommand.self]
+        subcommands: [SendCommand.self, SimulatorCommand.self, SignCommand.self, RunCommand.self, TraceCommand.self, CheckCommand.self, TestCommand.self, TypesCommand.self, InitCommand.self]
     )
 }

@@ -86,7 +86,7 @@ struct RulesGuideTests {
             } else if block.marker == "shell" {
                 for line in block.body.components(separatedBy: "\n") where line.hasPrefix("sidobot ") {
                     let command = line.split(separator: " ")[1]
-                    #expect(["check", "test", "run", "send", "simulator", "sign", "trace"].contains(String(command)), "docs/RULES.md:\(block.line)")
+                    #expect(["check", "test", "run", "send", "simulator", "sign", "trace", "types", "init"].contains(String(command)), "docs/RULES.md:\(block.line)")
                 }
             } else {
                 Issue.record("docs/RULES.md:\(block.line): a code block without a marker comment (see the top of the guide)")
