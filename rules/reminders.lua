@@ -2,8 +2,9 @@
 --
 -- Hook:  POST /hooks/remind {"id": "r-1", "phone": "+628123123123", "text": "Dentist at 10:00",
 --                            "at": "2026-01-02 09:00", "tz": "Asia/Jakarta"}
---        "at" is a local wall time "YYYY-MM-DD HH:MM" in "tz" (Asia/Jakarta, Asia/Makassar,
---        Asia/Jayapura, UTC, or an offset like "+07:00"), or unix seconds. Registering an id
+--        "at" is a local wall time "YYYY-MM-DD HH:MM" in "tz" (an IANA zone such as Asia/Jakarta
+--        or Europe/Berlin, daylight saving included, or an offset like "+07:00"), or unix
+--        seconds. Registering an id
 --        again replaces the reminder.
 -- Timers: "remind" at the due time (late = "skip", max_lateness = "1h": a reminder more than an
 --        hour late, e.g. after a long outage, is dropped rather than sent stale);
@@ -16,37 +17,26 @@
 rule { description = "reminders registered through a hook, sent on time, paced, re-sent once" }
 
 local PER_MINUTE = 20
-local ZONES = { ["Asia/Jakarta"] = 7 * 3600, ["Asia/Makassar"] = 8 * 3600, ["Asia/Jayapura"] = 9 * 3600, ["UTC"] = 0 }
-
--- Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
-local function offset_of(tz)
-  if tz == nil then return 0 end
-  if ZONES[tz] then return ZONES[tz] end
+-- "+07:00" as seconds east of UTC; nil for anything else.
+local function fixed_offset(tz)
   local sign, h, m = tostring(tz):match("^([+-])(%d%d):(%d%d)$")
   if not sign then return nil end
   local seconds = tonumber(h) * 3600 + tonumber(m) * 60
   return sign == "-" and -seconds or seconds
 end
 
--- Unix seconds of "YYYY-MM-DD HH:MM" in tz, or of a number; nil, why when it cannot be read.
+-- Unix seconds of "YYYY-MM-DD HH:MM" in tz (an IANA zone, daylight saving included, or a fixed
+-- offset), or of a number; nil, why when it cannot be read.
 local function due_time(at, tz)
   if type(at) == "number" then return math.floor(at) end
   local y, mo, d, h, mi = tostring(at):match("^(%d%d%d%d)-(%d%d)-(%d%d)[ T](%d%d):(%d%d)$")
   if not y then return nil, "at must be \"YYYY-MM-DD HH:MM\" or unix seconds" end
-  local offset = offset_of(tz)
-  if not offset then return nil, "unknown tz " .. tostring(tz) end
-  local local_seconds = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60
-  return local_seconds - offset
+  local fields = { year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = tonumber(h), min = tonumber(mi) }
+  local offset = fixed_offset(tz)
+  if offset then return time.at("UTC", fields) - offset end
+  local ok, due = pcall(time.at, tz or "UTC", fields)
+  if not ok then return nil, tostring(due) end -- an unknown zone, or a date that does not exist
+  return due
 end
 
 on("hook.remind", function(ev)

@@ -13,7 +13,7 @@ public enum LuaTypes {
     ]
 
     /// The API's tables (declared before their functions).
-    static let tables = ["sidobe", "timer", "state", "log", "json"]
+    static let tables = ["sidobe", "timer", "state", "log", "json", "time", "phone"]
 
     /// Classes shared by the entries.
     static let classes = """
@@ -93,6 +93,10 @@ public enum LuaTypes {
         "log.info": "---@param text string\n---@param fields? table<string, any>\nfunction log.info(text, fields) end",
         "log.warn": "---@param text string\n---@param fields? table<string, any>\nfunction log.warn(text, fields) end",
         "log.error": "---@param text string\n---@param fields? table<string, any>\nfunction log.error(text, fields) end",
+        "time.localtime": "---Wall time of `unix` in zone `tz` (IANA), wday 1 = Sunday; `offset` in seconds east of UTC.\n---@param unix number\n---@param tz string\n---@return { year: integer, month: integer, day: integer, hour: integer, min: integer, sec: integer, wday: integer, offset: integer }\nfunction time.localtime(unix, tz) end",
+        "time.at": "---Unix seconds of a wall time in zone `tz`, as cron reads it: a time a DST gap skips is the first instant after the gap, a time that occurs twice is the first.\n---@param tz string\n---@param fields { year: integer, month: integer, day: integer, hour?: integer, min?: integer, sec?: integer }\n---@return integer\nfunction time.at(tz, fields) end",
+        "phone.normalize": "---E.164 from a number as people type it (`0812-3123-123` with \"62\" → `+628123123123`).\n---@param text string\n---@param default_country_code? string\n---@return string|nil phone\n---@return { code: \"INVALID_PHONE\", message: string }|nil err\nfunction phone.normalize(text, default_country_code) end",
+        "sidobe.valid_phone": "---Whether Sidobe accepts `phone` (E.164: +, 8 to 15 digits, no leading 0), and why not.\n---@param phone string\n---@return boolean\n---@return string|nil why\nfunction sidobe.valid_phone(phone) end",
         "json.encode": "---@param value any\n---@return string\nfunction json.encode(value) end",
         "json.decode": "---@param text string\n---@return any value\n---@return string|nil err\nfunction json.decode(text) end",
     ]

@@ -37,5 +37,6 @@ struct LuaAPI {
         try LogModule.install(in: state, rule: rule, host: host)
         try JSONModule.install(in: state)
         try SidobeModule.install(in: state, rule: rule, sends: sends, client: client)
+        try PhoneModule.install(in: state)
     }
 }
