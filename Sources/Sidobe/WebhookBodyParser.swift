@@ -31,6 +31,8 @@ struct WebhookBodyParser {
         var event: Member?
         var createdAt: Member?
         var data: DataValue?
+        /// Where the `data` value's bytes are in the body (for an event type not interpreted).
+        var dataRange: Range<Int>?
     }
 
     struct DataMembers {
@@ -65,6 +67,8 @@ struct WebhookBodyParser {
                 } else if key.is("created_at") {
                     members.createdAt = try parser.readMember(depth: 1)
                 } else if key.is("data") {
+                    let start = parser.index
+                    defer { members.dataRange = start..<parser.index }
                     if parser.peek() == UInt8(ascii: "{") {
                         var data = DataMembers()
                         try parser.readObject(depth: 1) { parser, key throws(Malformed) in
@@ -369,10 +373,10 @@ extension WebhookEvent {
         }
         var id: String?
         if case .string(let text)? = members.id { id = text }
-        return Parsed(id: id, result: Result { () throws(WebhookDecodingError) in try event(from: members) })
+        return Parsed(id: id, result: Result { () throws(WebhookDecodingError) in try event(from: members, in: buffer) })
     }
 
-    private static func event(from members: WebhookBodyParser.Members) throws(WebhookDecodingError) -> WebhookEvent {
+    private static func event(from members: WebhookBodyParser.Members, in body: UnsafeBufferPointer<UInt8>) throws(WebhookDecodingError) -> WebhookEvent {
         func string(_ member: WebhookBodyParser.Member?, path: String) throws(WebhookDecodingError) -> String {
             switch member {
             case nil: throw WebhookDecodingError(field: path, reason: "is missing")
@@ -386,7 +390,8 @@ extension WebhookEvent {
         let createdAt = try string(members.createdAt, path: "created_at")
         let type = try string(members.event, path: "event")
         guard type == sendMessageStatusType else {
-            return WebhookEvent(id: id, createdAt: createdAt, payload: .unknown(type: type))
+            // Copied only for these: the status webhooks of the hot path never pay for it.
+            return WebhookEvent(id: id, createdAt: createdAt, payload: .unknown(type: type), rawData: members.dataRange.map { Array(body[$0]) })
         }
         let data: WebhookBodyParser.DataMembers
         switch members.data {

@@ -15,6 +15,9 @@ public struct WebhookEvent: Sendable, Hashable {
     public var createdAt: String
     /// What happened.
     public var payload: Payload
+    /// The `data` member as received (its JSON bytes) for an event type this client does not
+    /// interpret (``Payload/unknown(type:)``), so a receiver can pass it on; nil otherwise.
+    public var rawData: [UInt8]?
 
     /// The content of an event, by type.
     public enum Payload: Sendable, Hashable {
@@ -24,10 +27,11 @@ public struct WebhookEvent: Sendable, Hashable {
         case unknown(type: String)
     }
 
-    public init(id: String, createdAt: String, payload: Payload) {
+    public init(id: String, createdAt: String, payload: Payload, rawData: [UInt8]? = nil) {
         self.id = id
         self.createdAt = createdAt
         self.payload = payload
+        self.rawData = rawData
     }
 
     /// The wire name of the `SEND_MESSAGE_STATUS` event type.

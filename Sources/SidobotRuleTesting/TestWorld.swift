@@ -132,7 +132,6 @@ final class TestWorld {
         switch acceptance {
         case .accepted: return "accepted"
         case .duplicate: return "duplicate"
-        case .ignored: return "ignored"
         }
     }
 

@@ -419,6 +419,7 @@ extension EngineEvent {
         switch kind {
         case .messageStatus(let status): "message.\(status.status.rawValue.lowercased())"
         case .hook(let name, _, _): "hook.\(name)"
+        case .sidobe(let type, _, _): "sidobe.\(type)"
         case .timer(let timer): "timer.\(timer.name)"
         case .schedule(_, let handler, _): "schedule \(handler)"
         case .custom(let name, _, _): name

@@ -24,7 +24,7 @@ enum OpenAPIDocument {
         "summary": "Sidobe's delivery-status webhook",
         "responses": {
           "200": {
-            "description": "journaled before the answer: accepted, duplicate (seen in the last 7 days) or ignored (a type no rule needs)",
+            "description": "journaled before the answer: accepted, or duplicate (seen in the last 7 days)",
             "content": {
               "application/json": {
                 "schema": {
@@ -1268,8 +1268,7 @@ enum OpenAPIDocument {
             "type": "string",
             "enum": [
               "accepted",
-              "duplicate",
-              "ignored"
+              "duplicate"
             ]
           }
         },
@@ -1897,7 +1896,7 @@ enum OpenAPIDocument {
       },
       "Webhook": {
         "type": "object",
-        "description": "A Sidobe webhook: the signature covers its id. Strict JSON (RFC 8259). A type other than SEND_MESSAGE_STATUS is answered ignored, whatever its data.",
+        "description": "A Sidobe webhook: the signature covers its id. Strict JSON (RFC 8259). A type other than SEND_MESSAGE_STATUS is accepted too and reaches rules as sidobe.TYPE with its data as sent.",
         "properties": {
           "id": {
             "type": "string"

@@ -38,7 +38,7 @@ public enum SidobotMetrics {
 /// counters up per request.
 struct IngressCounters: Sendable {
     enum WebhookOutcome: String, CaseIterable, Sendable {
-        case accepted, duplicate, ignored
+        case accepted, duplicate
         case rejectedSignature = "rejected_signature"
         case malformed
         case tooLarge = "too_large"
@@ -77,7 +77,7 @@ enum ServerMetrics {
     static let families: [MetricFamily] = [
         MetricFamily(IngressCounters.name, .counter,
                      "Webhooks from Sidobe and hooks from other tools received, by type (webhook, hook) and outcome "
-                     + "(accepted, duplicate, ignored, rejected_signature, unauthorized, malformed, too_large)."),
+                     + "(accepted, duplicate, rejected_signature, unauthorized, malformed, too_large)."),
     ]
 }
 

@@ -132,18 +132,18 @@ struct WebhookIntake: Sendable {
             return Self.error(.internalServerError, "the event could not be journaled; deliver it again")
         case .success(.accepted(let eventID)):
             counters.webhook(.accepted)
-            if case .messageStatus(let update) = event.payload {
+            switch event.payload {
+            case .messageStatus(let update):
                 logger.info("webhook accepted", metadata: ["event": "\(eventID)", "outcome": "accepted", "message": "\(update.whatsappMessageID)", "status": "\(update.status)"])
+            case .unknown(let type):
+                logger.info("webhook of a type Sidobot does not interpret accepted; rules see it as sidobe.\(type)",
+                            metadata: ["event": "\(eventID)", "outcome": "accepted", "type": "\(type)"])
             }
             return Self.accepted("accepted", eventID)
         case .success(.duplicate(let eventID)):
             // The engine logs the duplicate (one line per outcome).
             counters.webhook(.duplicate)
             return Self.accepted("duplicate", eventID)
-        case .success(.ignored(let eventID, _)):
-            // The engine logs the unknown type.
-            counters.webhook(.ignored)
-            return Self.accepted("ignored", eventID)
         }
     }
 

@@ -73,7 +73,35 @@ struct IngressTests {
         let unknown = try await http(.POST, h.base + "/webhooks/sidobe", headers: signed("ev-new-type"),
                                      body: webhookBody(id: "ev-new-type", event: "SOMETHING_NEW"))
         #expect(unknown.status == 200)
-        #expect(unknown.object?["status"] as? String == "ignored")
+        #expect(unknown.object?["status"] as? String == "accepted")
+        #expect(await h.stop() == nil)
+    }
+
+    /// A webhook type Sidobe adds later reaches rules as `sidobe.TYPE` with its data as sent,
+    /// once: a redelivery is a duplicate, and it survives a restart like any accepted event.
+    @Test func anUnknownSidobeEventReachesRulesByItsName() async throws {
+        let h = try await Harness.start(rule: testRule + """
+
+            on("sidobe.MESSAGE_RECEIVED", function(ev)
+              state.incr("received")
+              state.set("received_data", ev.data)
+              state.set("received_name", ev.name)
+            end)
+            """)
+        defer { h.cleanUp() }
+        let body = Array(#"{"id":"ev-in-1","event":"MESSAGE_RECEIVED","created_at":"2026-12-06T09:00:00+07:00","data":{"from":"+628123123123","text":"halo","items":[1,2]}}"#.utf8)
+        let first = try await http(.POST, h.base + "/webhooks/sidobe", headers: signed("ev-in-1"), body: body)
+        #expect(first.object?["status"] as? String == "accepted")
+        let again = try await http(.POST, h.base + "/webhooks/sidobe", headers: signed("ev-in-1"), body: body)
+        #expect(again.object?["status"] as? String == "duplicate")
+        #expect(try await eventually { try await h.state()["received"] as? Int == 1 })
+        await h.engine.settle()
+        let state = try await h.state()
+        #expect(state["received"] as? Int == 1)
+        #expect(state["received_name"] as? String == "sidobe.MESSAGE_RECEIVED")
+        let data = try #require(state["received_data"] as? [String: Any])
+        #expect(data["from"] as? String == "+628123123123" && data["text"] as? String == "halo")
+        #expect(data["items"] as? [Int] == [1, 2])
         #expect(await h.stop() == nil)
     }
 

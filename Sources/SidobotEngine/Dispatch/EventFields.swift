@@ -12,6 +12,9 @@ enum EventFields {
             if let record = ledger[m.messageID] { fields.append(("message", record.luaValue)) }
             if m.stale { fields.append(("stale", .bool(true))) }
             return fields
+        case .sidobe(let type, let data, let createdAt):
+            return [("event_id", .string(event.id)), ("name", .string("sidobe." + type)), ("event", .string(type)), ("data", data),
+                    ("created_at", .string(createdAt))]
         case .hook(let name, let body, let contentType):
             return [("event_id", .string(event.id)), ("name", .string(name)), ("body", body), ("content_type", .string(contentType))]
         case .timer(let timer):

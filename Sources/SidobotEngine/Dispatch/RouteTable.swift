@@ -97,6 +97,9 @@ struct RouteTable<Handler> {
         case .custom(let name, _, _):
             routed.name = name
             add(listeners(for: name), onlyRule, exceptRules, to: &routed)
+        case .sidobe(let type, _, _):
+            routed.name = "sidobe." + type
+            add(listeners(for: routed.name), onlyRule, exceptRules, to: &routed)
         case .engineStart:
             routed.name = "engine.start"
             add(listeners(for: "engine.start"), onlyRule, exceptRules, to: &routed)

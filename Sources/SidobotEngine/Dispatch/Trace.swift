@@ -43,6 +43,7 @@ public struct Trace: Sendable, Hashable {
     public var summary: String {
         switch event.kind {
         case .messageStatus(let m): "message \(m.messageID) is \(m.status)"
+        case .sidobe(let type, _, _): "a Sidobe \(type) webhook"
         case .hook(let name, _, let contentType): "POST /hooks/\(name) (\(contentType))"
         case .timer(let timer): "timer \(timer.id) '\(timer.name)' of rule \(timer.rule), due \(timer.due)"
         case .schedule(let rule, let handler, let at): "\(handler) of rule \(rule), scheduled for \(at)"

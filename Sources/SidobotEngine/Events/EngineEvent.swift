@@ -19,6 +19,9 @@ public struct EngineEvent: Sendable, Hashable {
     public indirect enum Kind: Sendable, Hashable {
         /// A Sidobe `SEND_MESSAGE_STATUS` webhook.
         case messageStatus(MessageStatusEvent)
+        /// A Sidobe webhook of a type Sidobot does not interpret (`MESSAGE_RECEIVED`, one Sidobe
+        /// adds later): dispatched as `sidobe.TYPE` with its `data` as received.
+        case sidobe(type: String, data: LuaValue, createdAt: String)
         /// `POST /hooks/{name}`.
         case hook(name: String, body: LuaValue, contentType: String)
         /// A durable timer fell due.
@@ -73,6 +76,11 @@ extension EngineEvent {
             fields["send_at"] = .string(m.sendAt)
             fields["created_at"] = .string(m.createdAt)
             if m.stale { fields["stale"] = .bool(true) }
+        case .sidobe(let type, let data, let createdAt):
+            fields["type"] = "sidobe"
+            fields["event"] = .string(type)
+            fields["data"] = data
+            fields["created_at"] = .string(createdAt)
         case .hook(let name, let body, let contentType):
             fields["type"] = "hook"
             fields["name"] = .string(name)
@@ -114,6 +122,8 @@ extension EngineEvent {
         case "schedule":
             kind = .schedule(rule: try r.string("rule"), handler: try r.string("handler"),
                              scheduledAt: UnixTime(milliseconds: try r.integer("scheduled_at")))
+        case "sidobe":
+            kind = .sidobe(type: try r.string("event"), data: r.value("data"), createdAt: try r.string("created_at"))
         case "custom":
             kind = .custom(name: try r.string("name"), payload: r.value("payload"), fromRule: r.optionalString("from_rule"))
         case "engine.start":

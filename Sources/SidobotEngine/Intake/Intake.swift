@@ -11,12 +11,10 @@ protocol IntakeListener: AnyObject, Sendable {
 
 /// What became of an inbound webhook.
 public enum WebhookAcceptance: Sendable, Hashable {
-    /// Journaled; rules will see it. Answer 200.
+    /// Journaled; rules will see it (a type Sidobot does not interpret as `sidobe.TYPE`). Answer 200.
     case accepted(eventID: String)
     /// Seen before (a redelivery): not processed again. Answer 200.
     case duplicate(eventID: String)
-    /// An event type Sidobot does not handle: acknowledged and ignored. Answer 200.
-    case ignored(eventID: String, type: String)
 }
 
 /// Takes inputs in: verified webhooks and hooks are deduplicated, journaled, acknowledged, and
@@ -133,7 +131,6 @@ public final class Intake: Sendable {
             switch outcome {
             case .accepted: break
             case .duplicate(let id): logger.info("duplicate webhook acknowledged, not processed again", metadata: ["event": "\(id)"])
-            case .ignored(let id, let type): logger.info("webhook of an unknown type ignored", metadata: ["event": "\(id)", "type": "\(type)"])
             }
         }
     }
@@ -161,11 +158,19 @@ public final class Intake: Sendable {
     }
 
     private static func admit(_ webhook: WebhookEvent, at now: UnixTime, into state: inout State) -> WebhookAcceptance {
-        guard case .messageStatus(let update) = webhook.payload else { return .ignored(eventID: webhook.id, type: webhook.type) }
         guard !state.dedupe.contains(webhook.id) else { return .duplicate(eventID: webhook.id) }
-        let event = EngineEvent(id: webhook.id, kind: .messageStatus(MessageStatusEvent(
-            messageID: update.whatsappMessageID, status: update.status, messageType: update.messageType,
-            sendAt: update.sendAt, createdAt: webhook.createdAt)), at: now)
+        let kind: EngineEvent.Kind
+        switch webhook.payload {
+        case .messageStatus(let update):
+            kind = .messageStatus(MessageStatusEvent(messageID: update.whatsappMessageID, status: update.status, messageType: update.messageType,
+                                                     sendAt: update.sendAt, createdAt: webhook.createdAt))
+        case .unknown(let type):
+            // A type Sidobe added after this version: kept and dispatched as `sidobe.TYPE` with its
+            // data as received (the parser checked it is JSON), so a rule can use it the day it comes.
+            let data = webhook.rawData.flatMap { try? JSONCodec.decode(bytes: $0) } ?? .null
+            kind = .sidobe(type: type, data: data, createdAt: webhook.createdAt)
+        }
+        let event = EngineEvent(id: webhook.id, kind: kind, at: now)
         // The ledger is the engine's: it records what the status did to it (a `message.status` record).
         let record = Mutation.eventAccepted(event, dedupe: true, movesLedger: false)
         state.dedupe.apply(record)

@@ -9,7 +9,7 @@ enum EventModule {
             let name = try arguments.string(at: 0)
             let payload = try arguments.data(at: 1)
             if loading.isOpen { throw LuaHostError("emit() cannot be used while the rule loads; use it in a handler") }
-            if RegistrationModule.builtinEvents.contains(name) || name.hasPrefix("timer.") || name.hasPrefix("hook.") || name.hasPrefix("message.") {
+            if RegistrationModule.builtinEvents.contains(name) || name.hasPrefix("timer.") || name.hasPrefix("hook.") || name.hasPrefix("message.") || name.hasPrefix("sidobe.") {
                 throw LuaHostError("emit: '\(name)' is reserved for the engine; choose your own name, like \"escalation.needed\"")
             }
             let event = EngineEvent(id: "e-\(UUID().uuidString.lowercased())", kind: .custom(name: name, payload: payload, fromRule: rule),

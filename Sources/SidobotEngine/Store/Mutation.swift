@@ -209,6 +209,11 @@ extension EngineEvent {
             w.string("send_at", m.sendAt)
             w.string("created_at", m.createdAt)
             if m.stale { w.bool("stale", true) }
+        case .sidobe(let type, let data, let createdAt):
+            w.string("type", "sidobe")
+            w.string("event", type)
+            try w.value("data", data)
+            w.string("created_at", createdAt)
         case .hook(let name, let body, let contentType):
             w.string("type", "hook")
             w.string("name", name)

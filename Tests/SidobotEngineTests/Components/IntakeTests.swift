@@ -17,7 +17,7 @@ struct IntakeTests {
 
     static func id(_ outcome: WebhookAcceptance) -> String {
         switch outcome {
-        case .accepted(let id), .duplicate(let id), .ignored(let id, _): id
+        case .accepted(let id), .duplicate(let id): id
         }
     }
 
@@ -33,12 +33,17 @@ struct IntakeTests {
         #expect(contents.lines.count == 1)
         #expect(contents.lines[0].contains(#""moves_ledger":false"#), "the engine records what the status does to the ledger")
         #expect(try await intake.acceptWebhook(Self.webhook("a")) == .duplicate(eventID: "a"))
-        let unknown = WebhookEvent(id: "u", createdAt: "x", payload: .unknown(type: "DEVICE_STATUS"))
-        #expect(try await intake.acceptWebhook(unknown) == .ignored(eventID: "u", type: "DEVICE_STATUS"))
-        #expect(contents.lines.count == 1)
-        #expect(intake.takeAccepted().map(\.id) == ["a"])
+        // A type Sidobe added later is kept too (issue 19): journaled, deduplicated, and handed
+        // on as `sidobe.TYPE` with its data as received.
+        let unknown = WebhookEvent(id: "u", createdAt: "x", payload: .unknown(type: "DEVICE_STATUS"), rawData: Array(#"{"device":"d-1","online":false}"#.utf8))
+        #expect(try await intake.acceptWebhook(unknown) == .accepted(eventID: "u"))
+        #expect(try await intake.acceptWebhook(unknown) == .duplicate(eventID: "u"))
+        #expect(contents.lines.count == 2)
+        let accepted = intake.takeAccepted()
+        #expect(accepted.map(\.id) == ["a", "u"])
+        #expect(accepted.last?.kind == .sidobe(type: "DEVICE_STATUS", data: .object(["device": .string("d-1"), "online": .bool(false)]), createdAt: "x"))
         #expect(intake.takeAccepted().isEmpty)
-        #expect(intake.hasSeen("a") && !intake.hasSeen("u"))
+        #expect(intake.hasSeen("a") && intake.hasSeen("u"))
     }
 
     @Test("webhooks accepted together are one journal record, in order, and reach the engine in that order")

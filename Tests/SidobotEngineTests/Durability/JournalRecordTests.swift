@@ -48,6 +48,7 @@ struct JournalRecordTests {
             .timer(timer),
             .schedule(rule: g.text(), handler: g.text(), scheduledAt: at),
             .custom(name: "c." + g.text(), payload: g.value(), fromRule: g.int(2) == 0 ? nil : g.text()),
+            .sidobe(type: "T" + g.text(), data: g.value(), createdAt: g.text()),
         ]
         switch g.int(10) {
         case 0: return .stateSet(rule: g.text(), key: "k" + g.text(), entry: StateEntry(value: g.value(), expiresAt: g.int(2) == 0 ? nil : at))
