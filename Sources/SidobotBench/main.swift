@@ -39,6 +39,10 @@ let modes: [BenchMode] = [
         summary: "1M state keys: snapshot time, the longest acceptance stall during one, restore time",
         run: SnapshotBench.main),
     BenchMode(
+        name: "memory",
+        summary: "bytes per record of each long-lived store (dedupe id, ledger message, timer, state key), as RSS growth",
+        run: MemoryBench.main),
+    BenchMode(
         name: "ttl",
         summary: "1M state keys with a TTL: setting them, then sweeping them once expired (the expiry heap)",
         run: TTLBench.main),
