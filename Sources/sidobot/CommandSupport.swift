@@ -91,3 +91,25 @@ struct ListenAddress: Equatable, CustomStringConvertible {
 
     var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
+
+/// A size in bytes as a person writes it: `2GiB`, `512MiB`, `1.5GB`, `800M`, `65536`. Binary
+/// units (KiB, MiB, GiB, TiB) are powers of 1024, decimal ones (kB, MB, GB, TB) powers of 1000;
+/// a bare `K`, `M`, `G`, `T` is binary, as `free` and systemd's `MemoryMax=` read them.
+struct ByteSize: ExpressibleByArgument, Equatable {
+    var bytes: Int
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces)
+        let number = text.prefix { $0.isNumber || $0 == "." }
+        let unit = text.dropFirst(number.count).trimmingCharacters(in: .whitespaces)
+        let kibi = 1024.0
+        let factors: [String: Double] = [
+            "": 1, "B": 1, "K": kibi, "KiB": kibi, "kB": 1e3, "KB": 1e3, "M": kibi * kibi, "MiB": kibi * kibi, "MB": 1e6,
+            "G": kibi * kibi * kibi, "GiB": kibi * kibi * kibi, "GB": 1e9, "T": kibi * kibi * kibi * kibi, "TiB": kibi * kibi * kibi * kibi, "TB": 1e12,
+        ]
+        guard let value = Double(number), let factor = factors[unit], value > 0, value * factor < Double(Int.max) else { return nil }
+        bytes = Int(value * factor)
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}

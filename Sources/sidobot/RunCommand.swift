@@ -68,6 +68,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("confirm-status"), help: "Confirm a FAILED webhook with GET whatsapp-messages/:id before accepting it (the signature does not cover the body).")
     var confirmStatus = false
 
+    @Option(name: .customLong("memory-budget"), help: "Resident memory to stay under, e.g. 2GiB or 512MiB: a warning is logged at 80 %, 95 % and 100 % of it (default: not watched).")
+    var memoryBudget: ByteSize?
+
     @Option(name: .customLong("log-format"), help: "Log lines as text (logfmt fields, for people) or json (one object a line, for log shippers).")
     var logFormat: LogFormat = .text
 
@@ -139,6 +142,7 @@ struct RunCommand: AsyncParsableCommand {
         engineConfiguration.fsync = fsyncPolicy
         engineConfiguration.dryRun = dryRun
         engineConfiguration.snapshotInterval = snapshotInterval
+        engineConfiguration.memoryBudget = memoryBudget?.bytes
         engineConfiguration.sendRate = sendRate
         engineConfiguration.sendBurst = sendBurst
         engineConfiguration.recipientGap = recipientGap

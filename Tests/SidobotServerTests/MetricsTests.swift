@@ -23,7 +23,8 @@ struct MetricsTests {
         let rules = folder + "/rules"
         try FileManager.default.createDirectory(atPath: rules, withIntermediateDirectories: true)
         try Self.rule.write(toFile: rules + "/pager.lua", atomically: true, encoding: .utf8)
-        let arguments = ["run", "--simulate", "--rules", rules, "--data", folder + "/data", "--listen", "127.0.0.1:0"]
+        // A budget far below what any process uses: the warning must come, once.
+        let arguments = ["run", "--simulate", "--rules", rules, "--data", folder + "/data", "--listen", "127.0.0.1:0", "--memory-budget", "1MiB"]
         let environment = ["SIDOBE_SECRET_KEY": testKey.reveal(), "SIDOBOT_ADMIN_TOKEN": adminToken]
         let child = try ProcessTests.Child(arguments: arguments, environment: environment, logURL: URL(fileURLWithPath: folder + "/log"))
         defer { if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) } }
@@ -57,6 +58,11 @@ struct MetricsTests {
         #expect((value("sidobot_store_records", ["store": "traces"]) ?? 0) >= 2)
         #expect((value("sidobot_trace_bytes") ?? 0) > 0)
         #expect(value("sidobot_rules_last_reload_successful") == 0)
+        #expect((value("sidobot_resident_memory_bytes") ?? 0) > 1_048_576)
+        #expect(value("sidobot_memory_budget_bytes") == 1_048_576)
+        #expect(value("sidobot_store_bytes_estimated", ["store": "timers"]) == 213, "one timer at the measured 213 bytes")
+        #expect(child.log.components(separatedBy: "memory is over its budget").count == 2, "one warning:\n\(child.log)")
+        #expect(child.log.contains("largest_store="))
         #expect(value("sidobot_rules_failing_to_load") == 1)
 
         // HELP for every family the process declares, and nothing exposed that is not declared.

@@ -53,8 +53,30 @@ extension Engine {
             .dedupe: intake.rememberedCount, .ledger: store.data.ledger.count, .timers: store.data.timers.count,
             .state: store.data.state.count, .traces: traces.count, .deadLetters: store.data.deadLetters.entries.count,
         ]
-        for (name, count) in counts { metrics.storeRecords[name]?.record(count) }
+        for (name, count) in counts {
+            metrics.storeRecords[name]?.record(count)
+            if let each = name.bytesPerRecord { metrics.storeBytesEstimated[name]?.record(count * each) }
+        }
         metrics.traceBytes.record(traces.byteCount)
+        guard let resident = MemoryBudget.residentBytes() else { return }
+        metrics.residentBytes.record(resident)
+        guard var budget = memoryBudget else { return }
+        defer { memoryBudget = budget }
+        let largest = counts.filter { $0.key.bytesPerRecord != nil }.max { $0.value * ($0.key.bytesPerRecord ?? 0) < $1.value * ($1.key.bytesPerRecord ?? 0) }
+        let metadata: Logger.Metadata = [
+            "resident_bytes": "\(resident)", "budget_bytes": "\(budget.budget)",
+            "largest_store": "\(largest?.key.rawValue ?? "-")", "largest_store_records": "\(largest?.value ?? 0)",
+        ]
+        switch budget.check(resident: resident) {
+        case .climbed(let level)?:
+            let percent = Int((Double(resident) / Double(budget.budget) * 100).rounded())
+            logger.warning(level == .over ? "memory is over its budget (\(percent) %): raise --memory-budget or shorten retention"
+                                          : "memory is approaching its budget (\(percent) %)", metadata: metadata)
+        case .recovered?:
+            logger.info("memory is back under 80 % of its budget", metadata: metadata)
+        case nil:
+            break
+        }
     }
 
     /// Polls the rules folder and reloads when a file changed, appeared or disappeared.

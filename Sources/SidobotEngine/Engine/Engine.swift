@@ -54,6 +54,8 @@ public actor Engine: IntakeListener {
     /// hop onto the engine for everything accepted meanwhile.
     private nonisolated let intakeSignalled = Atomic<Bool>(false)
     var snapshot = SnapshotState()
+    /// `--memory-budget`, watched once a second by the maintenance tick.
+    var memoryBudget: MemoryBudget?
 
     /// Creates an engine. Nothing is read or loaded until ``start()``.
     public init(configuration: EngineConfiguration, sidobe: any SidobeAPI, clock: any EngineClock = SystemClock(),
@@ -62,6 +64,8 @@ public actor Engine: IntakeListener {
         let store = Store(deadLetterCapacity: configuration.deadLetterCapacity, durability: durability)
         let runs = RunTable(store: store, logger: logger)
         let traces = TraceStore(retention: configuration.traceRetention, budgetBytes: configuration.traceBudgetBytes)
+        memoryBudget = configuration.memoryBudget.map(MemoryBudget.init(budget:))
+        metrics.memoryBudget.record(configuration.memoryBudget ?? 0)
         let inbox = EventInbox()
         let executor = EngineExecutor()
         let slices = SliceTurns(waiting: executor.waiting)

@@ -37,6 +37,9 @@ public struct EngineConfiguration: Sendable {
     public var reloadPollInterval: Double = 1
     /// Seconds between snapshots.
     public var snapshotInterval: Double = 300
+    /// Resident memory (bytes) the engine should stay under: a warning is logged at 80 %, 95 %
+    /// and 100 % of it (``MemoryBudget``). Nil: not watched.
+    public var memoryBudget: Int?
     /// Uniform random numbers in `0..<1`, for retry jitter. Tests fix it for repeatable timings.
     public var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
     /// How late a timer may fire and still count as on time under the `skip` policy.

@@ -15,6 +15,11 @@ public struct EngineMetrics {
         ($0, Gauge(label: "sidobot_store_records", dimensions: [("store", $0.rawValue)]))
     })
     let traceBytes = Gauge(label: "sidobot_trace_bytes")
+    let residentBytes = Gauge(label: "sidobot_resident_memory_bytes")
+    let memoryBudget = Gauge(label: "sidobot_memory_budget_bytes")
+    let storeBytesEstimated = Dictionary(uniqueKeysWithValues: StoreName.allCases.filter { $0.bytesPerRecord != nil }.map {
+        ($0, Gauge(label: "sidobot_store_bytes_estimated", dimensions: [("store", $0.rawValue)]))
+    })
     let lastReloadSuccessful = Gauge(label: "sidobot_rules_last_reload_successful")
     let rulesFailingToLoad = Gauge(label: "sidobot_rules_failing_to_load")
 
@@ -22,6 +27,19 @@ public struct EngineMetrics {
     enum StoreName: String, CaseIterable {
         case dedupe, ledger, timers, state, traces
         case deadLetters = "dead_letters"
+
+        /// Memory per record as `sidobot-bench memory` measured it (docs/PERFORMANCE.md, "Memory
+        /// per record"): an estimate for `sidobot_store_bytes_estimated`, to be measured again
+        /// when a store's layout changes. Traces count their own bytes; dead letters are capped.
+        var bytesPerRecord: Int? {
+            switch self {
+            case .dedupe: 79
+            case .ledger: 730
+            case .timers: 213
+            case .state: 335
+            case .traces, .deadLetters: nil
+            }
+        }
     }
 
     /// `sidobot_handler_runs_total{rule, outcome}`; each ``LoadedRule`` keeps its own, so counting a
@@ -49,6 +67,10 @@ public struct EngineMetrics {
         MetricFamily("sidobot_store_records", .gauge,
                      "Records the engine keeps in memory, by store: dedupe (webhook ids remembered), ledger (messages), timers, state (keys), traces, dead_letters."),
         MetricFamily("sidobot_trace_bytes", .gauge, "The estimated size of the kept traces in bytes (capped by the trace budget)."),
+        MetricFamily("sidobot_store_bytes_estimated", .gauge,
+                     "Estimated memory of each store in bytes: its records times the per-record cost sidobot-bench memory measured (docs/PERFORMANCE.md)."),
+        MetricFamily("sidobot_resident_memory_bytes", .gauge, "The process's resident memory (RSS) in bytes, read once a second."),
+        MetricFamily("sidobot_memory_budget_bytes", .gauge, "The --memory-budget the engine warns against (0 when none is set)."),
         MetricFamily("sidobot_rules_last_reload_successful", .gauge,
                      "1 when the last reload of the rules folder loaded every file, 0 when a file failed (its previous version, if any, keeps running)."),
         MetricFamily("sidobot_rules_failing_to_load", .gauge,
