@@ -1875,6 +1875,39 @@ enum OpenAPIDocument {
           },
           "sent_last_5_minutes": {
             "type": "integer"
+          },
+          "stores": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "object",
+              "properties": {
+                "records": {
+                  "type": "integer"
+                },
+                "estimated_bytes": {
+                  "type": [
+                    "integer",
+                    "null"
+                  ]
+                }
+              },
+              "required": [
+                "records",
+                "estimated_bytes"
+              ]
+            }
+          },
+          "resident_bytes": {
+            "type": [
+              "integer",
+              "null"
+            ]
+          },
+          "memory_budget_bytes": {
+            "type": [
+              "integer",
+              "null"
+            ]
           }
         },
         "required": [
@@ -1891,7 +1924,10 @@ enum OpenAPIDocument {
           "messages",
           "messages_by_status",
           "sent_last_minute",
-          "sent_last_5_minutes"
+          "sent_last_5_minutes",
+          "stores",
+          "resident_bytes",
+          "memory_budget_bytes"
         ]
       },
       "Webhook": {

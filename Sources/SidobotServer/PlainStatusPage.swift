@@ -58,7 +58,9 @@ enum PlainStatusPage {
         page.raw(". Reload the page for fresh figures; <a href=\"/ui\">the full page</a> needs JavaScript.</p>\n")
 
         page.raw("<h2>Overview</h2>\n<table>\n")
-        for (label, value) in [
+        let resident = overview.residentBytes.map { "\($0 >> 20) MiB" } ?? "unknown"
+        let budget = overview.memoryBudgetBytes.map { " / \($0 >> 20) MiB" } ?? ""
+        var rows: [(String, String)] = [
             ("rules loaded", "\(overview.rules) (\(overview.rulesQuarantined) quarantined)"),
             ("handler runs / errors / aborts", "\(overview.handlerRuns) / \(overview.handlerErrors) / \(overview.handlerAborts)"),
             ("handler runs going on", "\(overview.activeRuns)"),
@@ -68,7 +70,13 @@ enum PlainStatusPage {
             ("messages in doubt (UNKNOWN)", "\(inDoubt.count)"),
             ("timers pending", "\(overview.timersPending)"),
             ("dead letters", "\(overview.deadLetters)"),
-        ] {
+            ("memory (RSS / budget)", resident + budget),
+        ]
+        for (name, store) in overview.stores.sorted(by: { $0.key < $1.key }) {
+            let estimate = store.estimatedBytes.map { ", ~\($0 >> 20) MiB" } ?? ""
+            rows.append(("store \(name)", "\(store.records) records" + estimate))
+        }
+        for (label, value) in rows {
             page.keyValue(label, value)
         }
         page.raw("</table>\n")

@@ -30,6 +30,28 @@ public struct OverviewBody: Codable, Sendable, Hashable {
     /// Messages sent (ledger `sent_at`) in the last 60 s and the last 5 minutes.
     public var sentLastMinute: Int
     public var sentLast5Minutes: Int
+    /// Each long-lived store: its records and estimated bytes (records × the measured per-record
+    /// cost; null where none is known).
+    public var stores: [String: StoreInfo]
+    /// The process's resident memory, and `--memory-budget` (null when not set).
+    public var residentBytes: Int?
+    public var memoryBudgetBytes: Int?
+
+    public struct StoreInfo: Codable, Sendable, Hashable {
+        public var records: Int
+        public var estimatedBytes: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case records
+            case estimatedBytes = "estimated_bytes"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(records, forKey: .records)
+            try container.encode(estimatedBytes, forKey: .estimatedBytes)
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case now, rules, messages
@@ -37,6 +59,29 @@ public struct OverviewBody: Codable, Sendable, Hashable {
         case rulesQuarantined = "rules_quarantined", handlerRuns = "handler_runs", handlerErrors = "handler_errors"
         case handlerAborts = "handler_aborts", deadLetters = "dead_letters", messagesByStatus = "messages_by_status"
         case sentLastMinute = "sent_last_minute", sentLast5Minutes = "sent_last_5_minutes"
+        case stores, residentBytes = "resident_bytes", memoryBudgetBytes = "memory_budget_bytes"
+    }
+
+    /// Every field present, `resident_bytes` and `memory_budget_bytes` null when unknown or unset.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(now, forKey: .now)
+        try c.encode(outboxDepth, forKey: .outboxDepth)
+        try c.encode(activeRuns, forKey: .activeRuns)
+        try c.encode(timersPending, forKey: .timersPending)
+        try c.encode(rules, forKey: .rules)
+        try c.encode(rulesQuarantined, forKey: .rulesQuarantined)
+        try c.encode(handlerRuns, forKey: .handlerRuns)
+        try c.encode(handlerErrors, forKey: .handlerErrors)
+        try c.encode(handlerAborts, forKey: .handlerAborts)
+        try c.encode(deadLetters, forKey: .deadLetters)
+        try c.encode(messages, forKey: .messages)
+        try c.encode(messagesByStatus, forKey: .messagesByStatus)
+        try c.encode(sentLastMinute, forKey: .sentLastMinute)
+        try c.encode(sentLast5Minutes, forKey: .sentLast5Minutes)
+        try c.encode(stores, forKey: .stores)
+        try c.encode(residentBytes, forKey: .residentBytes)
+        try c.encode(memoryBudgetBytes, forKey: .memoryBudgetBytes)
     }
 }
 
@@ -73,6 +118,7 @@ extension SidobotHTTPServer {
         let rules = await engine.ruleSummaries()
         let messages = await engine.messages()
         let now = await engine.now()
+        let memory = await engine.memoryReport()
         let nowSeconds = Double(now.milliseconds) / 1000
         var byStatus: [String: Int] = [:]
         var lastMinute = 0
@@ -89,7 +135,9 @@ extension SidobotHTTPServer {
             rulesQuarantined: rules.count(where: \.quarantined), handlerRuns: rules.reduce(0) { $0 + $1.runs },
             handlerErrors: rules.reduce(0) { $0 + $1.errors }, handlerAborts: rules.reduce(0) { $0 + $1.aborts },
             deadLetters: await engine.deadLetters().count, messages: messages.count, messagesByStatus: byStatus,
-            sentLastMinute: lastMinute, sentLast5Minutes: last5Minutes)
+            sentLastMinute: lastMinute, sentLast5Minutes: last5Minutes,
+            stores: Dictionary(uniqueKeysWithValues: memory.stores.map { ($0.name, OverviewBody.StoreInfo(records: $0.records, estimatedBytes: $0.estimatedBytes)) }),
+            residentBytes: memory.residentBytes, memoryBudgetBytes: memory.budgetBytes)
     }
 
     /// The page's Content-Security-Policy: nothing but this origin; no inline script or style.

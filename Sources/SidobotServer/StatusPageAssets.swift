@@ -244,6 +244,8 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
   const statusKind = (s) => ({ SUCCESS: 'ok', DELIVERED: 'ok', READ: 'ok', FAILED: 'bad', ERROR: 'bad', PENDING: 'info', DRY_RUN: 'warn', UNKNOWN: 'warn' })[String(s).toUpperCase()] || '';
   const outcomeKind = (o) => ({ ran: 'ok', error: 'bad', aborted: 'bad', skipped: 'warn' })[o] || '';
 
+  function mib(bytes) { return bytes >= 1 << 30 ? (bytes / (1 << 30)).toFixed(1) + ' GiB' : (bytes / (1 << 20)).toFixed(1) + ' MiB'; }
+
   function renderOverview(o) {
     const stat = (value, label, alert) => h('div', { class: 'stat' + (alert ? ' alert' : '') }, h('div', { class: 'v' }, value), h('div', { class: 'l' }, label));
     const statuses = Object.entries(o.messages_by_status).sort();
@@ -261,7 +263,13 @@ table.metrics td.n { text-align: right; font-variant-numeric: tabular-nums; whit
       h('div', { class: 'stat' }, h('div', { class: 'chips' },
         statuses.length ? statuses.map(([s, n]) => pill(s + ' ' + n, statusKind(s))) : h('span', { class: 'muted' }, 'none')),
         h('div', { class: 'l' }, 'messages by status')),
-    ], '');
+      o.resident_bytes ? stat(mib(o.resident_bytes) + (o.memory_budget_bytes ? ' / ' + mib(o.memory_budget_bytes) : ''),
+        'memory (RSS' + (o.memory_budget_bytes ? ' / budget' : '') + ')', o.memory_budget_bytes && o.resident_bytes >= 0.8 * o.memory_budget_bytes) : null,
+      h('div', { class: 'stat' }, h('div', { class: 'chips' },
+        Object.entries(o.stores || {}).sort().map(([name, s]) => h('span', { class: 'chip', 'data-store': name },
+          name + ' ' + s.records + (s.estimated_bytes !== null && s.estimated_bytes !== undefined ? ' (~' + mib(s.estimated_bytes) + ')' : '')))),
+        h('div', { class: 'l' }, 'records kept, by store (estimated memory)')),
+    ].filter((n) => n !== null), '');
   }
 
   function renderRules(rules, reload) {

@@ -94,9 +94,18 @@ struct StatusPageTests {
         #expect(!overview.now.isEmpty)
         // snake_case keys on the wire.
         let raw = try #require(try await http(.GET, api + "/overview", headers: bearer).object)
-        for key in ["outbox_depth", "timers_pending", "dead_letters", "messages_by_status", "sent_last_minute", "active_runs"] {
+        for key in ["outbox_depth", "timers_pending", "dead_letters", "messages_by_status", "sent_last_minute", "active_runs",
+                    "stores", "resident_bytes", "memory_budget_bytes"] {
             #expect(raw[key] != nil, "\(key)")
         }
+        // What memory holds, by store: records, and records × the measured per-record cost.
+        let stores = try #require(raw["stores"] as? [String: [String: Any]])
+        #expect(stores["timers"]?["records"] as? Int == 1)
+        #expect(stores["timers"]?["estimated_bytes"] as? Int == 213)
+        #expect(stores["ledger"]?["records"] as? Int == 2)
+        #expect(stores["dead_letters"]?["estimated_bytes"] is NSNull)
+        #expect((raw["resident_bytes"] as? Int ?? 0) > 1_048_576)
+        #expect(raw["memory_budget_bytes"] is NSNull)
 
         // Newest first, with the status history; limit works.
         let messages = try await http(.GET, api + "/messages", headers: bearer).decode(MessagesBody.self).messages
@@ -145,6 +154,7 @@ struct StatusPageTests {
             }
             #expect(html.contains("<td>test</td><td>active</td>"))
             #expect(html.contains("<td>later</td>"), "the pending timer")
+            #expect(html.contains("<tr><th>store timers</th><td>1 records, ~0 MiB</td></tr>"), "\(html)")
             #expect(html.contains("<td>hook.angle</td>"), "the dead letter's event")
             #expect(!html.contains(adminToken))
         }

@@ -43,6 +43,21 @@ extension Engine {
     /// Every file whose current content failed to load, by rule name (running or not).
     public func ruleLoadFailures() -> [RuleLoadFailure] { rules.loadFailures.values.sorted { $0.rule < $1.rule } }
 
+    /// Each long-lived store's records and estimated bytes (records × the measured per-record
+    /// cost; traces their own count), and the process's resident memory and budget.
+    public func memoryReport() -> MemoryReport {
+        let counts: [(EngineMetrics.StoreName, Int)] = [
+            (.dedupe, intake.rememberedCount), (.ledger, store.data.ledger.count), (.timers, store.data.timers.count),
+            (.state, store.data.state.count), (.traces, traces.count), (.deadLetters, store.data.deadLetters.entries.count),
+        ]
+        return MemoryReport(
+            stores: counts.map { name, count in
+                MemoryReport.Store(name: name.rawValue, records: count,
+                                   estimatedBytes: name == .traces ? traces.byteCount : name.bytesPerRecord.map { $0 * count })
+            },
+            residentBytes: MemoryBudget.residentBytes(), budgetBytes: configuration.memoryBudget)
+    }
+
     /// The last reload of the rules folder; nil before the first.
     public var lastRuleReload: RuleReloadState? { rules.lastReload }
 
@@ -83,4 +98,18 @@ extension Engine {
 
     /// The current time on the engine's clock.
     public func now() -> UnixTime { clock.now() }
+}
+
+/// What the engine's memory holds, for `/api/overview` and the status pages.
+public struct MemoryReport: Sendable, Hashable {
+    public struct Store: Sendable, Hashable {
+        public var name: String
+        public var records: Int
+        /// Records × the per-record cost `sidobot-bench memory` measured; nil where none is known.
+        public var estimatedBytes: Int?
+    }
+
+    public var stores: [Store]
+    public var residentBytes: Int?
+    public var budgetBytes: Int?
 }
