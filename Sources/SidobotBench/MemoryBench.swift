@@ -26,9 +26,7 @@ enum MemoryBench {
     /// Resident bytes now, after returning freed memory to the system.
     static func residentBytes() -> Int {
         _ = mallocTrim(0)
-        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let fields = statm.split(separator: " ")
-        return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        return ProcessMemory.residentBytes() ?? 0
     }
 
     /// Bytes per record: RSS after `fill` (whose result is kept alive) minus RSS before, over `count`.

@@ -41,12 +41,8 @@ public enum RuleChecker {
     }
 
     private static func addLint(to report: inout Report, folder: String) async {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        let files = names.filter { $0.hasSuffix(".lua") && !$0.hasSuffix("_test.lua") && !$0.hasPrefix(".") }.sorted()
-            .map { name -> (path: String, displayPath: String) in
-                let path = (folder as NSString).appendingPathComponent(name)
-                return (path, RuleFiles.displayPath(path))
-            }
+        // The files the engine loads (the folder was readable: describing the rules needed it).
+        let files = ((try? RuleFiles.list(in: folder)) ?? []).map { (path: $0.path, displayPath: RuleFiles.displayPath($0.path)) }
         let failedToLoad = Set(report.checks.filter { !$0.loaded }.map(\.path))
         let globals = await RuleLint.sandboxGlobals()
         if let found = RuleLint.luacheckFindings(files: files, globals: globals) {

@@ -179,24 +179,28 @@ final class TestWorld {
 
     /// Handler errors the test did not look at (with `t.dead_letters()`): they fail the test.
     func unexpectedErrors() async -> String? {
-        let errors = await handlerErrorsNotSeen()
-        guard !errors.isEmpty else { return nil }
-        return errors.joined(separator: "\n") + "\n(if this error is expected, read it with t.dead_letters() in the test)"
+        let letters = await lettersNotSeen()
+        guard !letters.isEmpty else { return nil }
+        return letters.map { "a handler failed (rule \($0.rule)): \($0.error)" }.joined(separator: "\n")
+            + "\n(if this error is expected, read it with t.dead_letters() in the test)"
     }
 
-    /// `a handler failed (rule R): file:line: message` for each handler error (or limit abort)
-    /// of this test that it did not read with `t.dead_letters()`. A failing assertion shows them
-    /// first: an assertion that fails after a handler error is most often its consequence.
+    /// `a handler failed (rule R): file:line: message`, the first line of each handler error (or
+    /// limit abort) the test did not read: a failing assertion shows them first, since it is most
+    /// often their consequence.
     func handlerErrorsNotSeen() async -> [String] {
+        await lettersNotSeen().map { letter in
+            var first = letter.error.split(separator: "\n").first.map(String.init) ?? letter.error
+            if first.hasPrefix("Lua error: ") { first.removeFirst("Lua error: ".count) }
+            return "a handler failed (rule \(letter.rule)): \(first)"
+        }
+    }
+
+    /// The handler errors and limit aborts of this test not read with `t.dead_letters()`.
+    private func lettersNotSeen() async -> [DeadLetter] {
         guard let engine else { return [] }
         await engine.settle()
         return await engine.deadLetters().filter { $0.reason != "send" && !seenLetters.contains($0.id) }
-            .map { letter in
-                // The message's first line (the traceback is in the dead letter), without the kind prefix.
-                var first = letter.error.split(separator: "\n").first.map(String.init) ?? letter.error
-                if first.hasPrefix("Lua error: ") { first.removeFirst("Lua error: ".count) }
-                return "a handler failed (rule \(letter.rule)): \(first)"
-            }
     }
 
     func close() async {

@@ -104,7 +104,6 @@ extension SidobotHTTPServer {
         }
     }
 
-    /// Runs an admin handler once the bearer token checked out.
     /// `?limit=N` of a listing: 1…1000, 50 when absent; anything else is refused with 400 (not
     /// silently replaced by the default).
     static func limit(of request: Request) -> ListingLimit {
@@ -121,15 +120,22 @@ extension SidobotHTTPServer {
         case failure(Response)
     }
 
-    func admin(_ request: Request, _ body: (Engine) async -> Response) async -> Response {
-        switch token.check(authorization: request.headers[.authorization]) {
+    /// Runs an admin handler once the token checked out: as a bearer token, or also (`allowingBasic`,
+    /// `/ui/plain` only) as the password of HTTP Basic, which a refusal then asks for.
+    func admin(_ request: Request, allowingBasic: Bool = false, _ body: (Engine) async -> Response) async -> Response {
+        switch token.check(authorization: request.headers[.authorization], allowingBasic: allowingBasic) {
         case .ok:
             guard state.isReady else { return Self.error(.serviceUnavailable, "starting: not ready yet") }
             return await body(engine)
         case .disabled:
             return Self.error(.forbidden, "the admin API is disabled: start sidobot with SIDOBOT_ADMIN_TOKEN set")
         case .missing, .wrong:
-            logger.info("admin request refused: bad or missing bearer token", metadata: ["path": "\(request.uri.path)"])
+            logger.info(allowingBasic ? "admin request refused: bad or missing token" : "admin request refused: bad or missing bearer token",
+                        metadata: ["path": "\(request.uri.path)"])
+            if allowingBasic {
+                return Self.error(.unauthorized, "the admin token is needed: as the password (any user name) or as Authorization: Bearer",
+                                  headers: [.wwwAuthenticate: #"Basic realm="sidobot admin", charset="UTF-8""#])
+            }
             return Self.error(.unauthorized, "missing or wrong Authorization: Bearer token", headers: [.wwwAuthenticate: "Bearer"])
         }
     }

@@ -11,17 +11,7 @@ import SidobotEngine
 extension SidobotHTTPServer {
     func addPlainStatusPageRoute(to router: RouteTable) {
         router.get("/ui/plain") { request, _ in
-            switch token.check(authorization: request.headers[.authorization], allowingBasic: true) {
-            case .ok:
-                guard state.isReady else { return Self.error(.serviceUnavailable, "starting: not ready yet") }
-                return Self.plainPage(await PlainStatusPage.render(engine))
-            case .disabled:
-                return Self.error(.forbidden, "the admin API is disabled: start sidobot with SIDOBOT_ADMIN_TOKEN set")
-            case .missing, .wrong:
-                logger.info("plain status page refused: bad or missing token", metadata: ["path": "\(request.uri.path)"])
-                return Self.error(.unauthorized, "the admin token is needed: as the password (any user name) or as Authorization: Bearer",
-                                  headers: [.wwwAuthenticate: #"Basic realm="sidobot admin", charset="UTF-8""#])
-            }
+            await self.admin(request, allowingBasic: true) { engine in Self.plainPage(await PlainStatusPage.render(engine)) }
         }
     }
 

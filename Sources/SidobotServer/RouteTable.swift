@@ -5,15 +5,18 @@ import Hummingbird
 /// (`OpenAPITests` compares the two).
 final class RouteTable {
     let router: Router<BasicRequestContext>
-    /// `GET /api/rules`, … in registration order; a `{name}` parameter as in OpenAPI, `**` as is.
-    private(set) var routes: [String] = []
+    /// In registration order; a `{name}` parameter as in OpenAPI, `**` as is.
+    private var registered: [(method: HTTPRequest.Method, path: String)] = []
+
+    /// `GET /api/rules`, … in registration order.
+    var routes: [String] { registered.map { "\($0.method.rawValue) \($0.path)" } }
 
     init(router: Router<BasicRequestContext>) {
         self.router = router
     }
 
     func get(_ path: String, use handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> some ResponseGenerator) {
-        routes.append("GET \(path)")
+        registered.append((.get, path))
         router.get(RouterPath(path), use: handler)
     }
 
@@ -21,19 +24,14 @@ final class RouteTable {
     /// alone answers 404, which tells a client the path is wrong when the method is). Call once,
     /// after the last route.
     func answerOtherMethodsWith405() {
-        var methods: [String: [String]] = [:]
-        var order: [String] = []
-        for route in routes {
-            let parts = route.split(separator: " ", maxSplits: 1).map(String.init)
-            if methods[parts[1]] == nil { order.append(parts[1]) }
-            methods[parts[1], default: []].append(parts[0])
-        }
+        var paths: [String] = []
+        for route in registered where !paths.contains(route.path) { paths.append(route.path) }
         // QUERY: the safe-query method of the HTTP working group's draft, which clients send already.
         let all: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .trace, .connect, HTTPRequest.Method("QUERY")!]
-        for path in order {
-            let allowed = methods[path] ?? []
-            let allow = allowed.joined(separator: ", ")
-            for method in all where !allowed.contains(method.rawValue) {
+        for path in paths {
+            let allowed = registered.filter { $0.path == path }.map(\.method)
+            let allow = allowed.map(\.rawValue).joined(separator: ", ")
+            for method in all where !allowed.contains(method) {
                 router.on(RouterPath(path), method: method) { _, _ in
                     SidobotHTTPServer.error(.methodNotAllowed, "\(method.rawValue) is not allowed here; use \(allow)", headers: [.allow: allow])
                 }
@@ -42,7 +40,7 @@ final class RouteTable {
     }
 
     func post(_ path: String, use handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> some ResponseGenerator) {
-        routes.append("POST \(path)")
+        registered.append((.post, path))
         router.post(RouterPath(path), use: handler)
     }
 }

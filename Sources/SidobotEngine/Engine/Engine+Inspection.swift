@@ -46,16 +46,19 @@ extension Engine {
     /// Each long-lived store's records and estimated bytes (records × the measured per-record
     /// cost; traces their own count), and the process's resident memory and budget.
     public func memoryReport() -> MemoryReport {
+        MemoryReport(stores: storeSizes(), residentBytes: ProcessMemory.residentBytes(), budgetBytes: configuration.memoryBudget)
+    }
+
+    /// Each store's records (counts the stores keep: no scans) and estimated bytes.
+    func storeSizes() -> [MemoryReport.Store] {
         let counts: [(EngineMetrics.StoreName, Int)] = [
             (.dedupe, intake.rememberedCount), (.ledger, store.data.ledger.count), (.timers, store.data.timers.count),
             (.state, store.data.state.count), (.traces, traces.count), (.deadLetters, store.data.deadLetters.entries.count),
         ]
-        return MemoryReport(
-            stores: counts.map { name, count in
-                MemoryReport.Store(name: name.rawValue, records: count,
-                                   estimatedBytes: name == .traces ? traces.byteCount : name.bytesPerRecord.map { $0 * count })
-            },
-            residentBytes: MemoryBudget.residentBytes(), budgetBytes: configuration.memoryBudget)
+        return counts.map { name, count in
+            MemoryReport.Store(name: name, records: count,
+                               estimatedBytes: name == .traces ? traces.byteCount : name.bytesPerRecord.map { $0 * count })
+        }
     }
 
     /// The last reload of the rules folder; nil before the first.
@@ -103,10 +106,18 @@ extension Engine {
 /// What the engine's memory holds, for `/api/overview` and the status pages.
 public struct MemoryReport: Sendable, Hashable {
     public struct Store: Sendable, Hashable {
-        public var name: String
+        let store: EngineMetrics.StoreName
+        public var name: String { store.rawValue }
         public var records: Int
-        /// Records × the per-record cost `sidobot-bench memory` measured; nil where none is known.
+        /// Records × the per-record cost `sidobot-bench memory` measured (traces: their own
+        /// count); nil where none is known.
         public var estimatedBytes: Int?
+
+        init(name: EngineMetrics.StoreName, records: Int, estimatedBytes: Int?) {
+            store = name
+            self.records = records
+            self.estimatedBytes = estimatedBytes
+        }
     }
 
     public var stores: [Store]

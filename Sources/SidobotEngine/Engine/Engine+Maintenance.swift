@@ -47,25 +47,26 @@ extension Engine {
         traces.prune(now: now)
     }
 
-    /// `sidobot_store_records` and `sidobot_trace_bytes`: counts the stores keep, no scans.
+    /// `sidobot_store_records`, `sidobot_store_bytes_estimated`, `sidobot_trace_bytes`, the RSS,
+    /// and the `--memory-budget` watch.
     private func recordStoreSizes() {
-        let counts: [EngineMetrics.StoreName: Int] = [
-            .dedupe: intake.rememberedCount, .ledger: store.data.ledger.count, .timers: store.data.timers.count,
-            .state: store.data.state.count, .traces: traces.count, .deadLetters: store.data.deadLetters.entries.count,
-        ]
-        for (name, count) in counts {
-            metrics.storeRecords[name]?.record(count)
-            if let each = name.bytesPerRecord { metrics.storeBytesEstimated[name]?.record(count * each) }
+        let sizes = storeSizes()
+        for size in sizes {
+            metrics.storeRecords[size.store]?.record(size.records)
+            if size.store == .traces {
+                metrics.traceBytes.record(size.estimatedBytes ?? 0)
+            } else if let bytes = size.estimatedBytes {
+                metrics.storeBytesEstimated[size.store]?.record(bytes)
+            }
         }
-        metrics.traceBytes.record(traces.byteCount)
-        guard let resident = MemoryBudget.residentBytes() else { return }
+        guard let resident = ProcessMemory.residentBytes() else { return }
         metrics.residentBytes.record(resident)
         guard var budget = memoryBudget else { return }
         defer { memoryBudget = budget }
-        let largest = counts.filter { $0.key.bytesPerRecord != nil }.max { $0.value * ($0.key.bytesPerRecord ?? 0) < $1.value * ($1.key.bytesPerRecord ?? 0) }
+        let largest = sizes.filter { $0.store != .traces }.max { ($0.estimatedBytes ?? 0) < ($1.estimatedBytes ?? 0) }
         let metadata: Logger.Metadata = [
             "resident_bytes": "\(resident)", "budget_bytes": "\(budget.budget)",
-            "largest_store": "\(largest?.key.rawValue ?? "-")", "largest_store_records": "\(largest?.value ?? 0)",
+            "largest_store": "\(largest?.name ?? "-")", "largest_store_records": "\(largest?.records ?? 0)",
         ]
         switch budget.check(resident: resident) {
         case .climbed(let level)?:

@@ -48,8 +48,12 @@ struct MemoryBudget {
         return nil
     }
 
+}
+
+/// The process's memory as the kernel counts it.
+public enum ProcessMemory {
     /// The process's resident memory in bytes (`/proc/self/statm`); nil where it cannot be read.
-    static func residentBytes() -> Int? {
+    public static func residentBytes() -> Int? {
         guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
         let fields = statm.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return nil }

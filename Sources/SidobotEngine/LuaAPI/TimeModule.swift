@@ -13,7 +13,7 @@ enum TimeModule {
 
         try state.register("localtime", in: "time") { call in
             let unix = try call.arguments.number(at: 0)
-            let zone = try zone(call.arguments, at: 1, "time.localtime")
+            let zone = try zone(call.arguments, at: 1)
             let instant = Int64(unix.rounded(.down))
             let mapping = ZoneMapping(zone: zone)
             let wall = mapping.wall(at: instant)
@@ -30,7 +30,7 @@ enum TimeModule {
         }
 
         try state.register("at", in: "time") { call in
-            let zone = try zone(call.arguments, at: 0, "time.at")
+            let zone = try zone(call.arguments, at: 0)
             let fields = try call.arguments.object(at: 1)
             func field(_ name: String, default fallback: Int64? = nil, _ range: ClosedRange<Int64>) throws(LuaHostError) -> Int64 {
                 guard let value = fields[name]?.int64Value ?? fallback else {
@@ -51,7 +51,7 @@ enum TimeModule {
         }
     }
 
-    private static func zone(_ arguments: LuaArguments, at index: Int, _ function: String) throws(LuaHostError) -> TimeZone {
+    private static func zone(_ arguments: LuaArguments, at index: Int) throws(LuaHostError) -> TimeZone {
         let name = try arguments.string(at: index)
         guard let zone = TimeZone(identifier: name) else {
             throw arguments.argumentError(at: index, "unknown time zone \"\(name)\"; expected an IANA name like \"Asia/Jakarta\" or \"UTC\"")

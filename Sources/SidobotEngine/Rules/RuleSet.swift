@@ -216,7 +216,7 @@ public enum RuleFiles {
     }
 
     /// `*.lua` files that are not tests (`*_test.lua`), sorted by name, as `(stem, path)`.
-    static func list(in folder: String) throws(RuleLoadError) -> [(name: String, path: String)] {
+    public static func list(in folder: String) throws(RuleLoadError) -> [(name: String, path: String)] {
         let entries: [String]
         do {
             entries = try FileManager.default.contentsOfDirectory(atPath: folder)

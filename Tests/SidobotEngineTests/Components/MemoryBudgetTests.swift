@@ -19,7 +19,7 @@ struct MemoryBudgetTests {
     }
 
     @Test func readsTheProcessResidentMemory() throws {
-        let resident = try #require(MemoryBudget.residentBytes())
+        let resident = try #require(ProcessMemory.residentBytes())
         #expect(resident > 1 << 20 && resident < 64 << 30)
     }
 }
