@@ -167,28 +167,26 @@ public enum RuleLint {
     public static func crossChecks(path: String, source: String) -> [LintFinding] {
         var set: [(name: String, line: Int, column: Int)] = []
         var handled: [(name: String, line: Int, column: Int)] = []
+        var findings: [LintFinding] = []
         for (index, line) in source.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let code = line.split(separator: "--", maxSplits: 1, omittingEmptySubsequences: false).first ?? line
+            func column(_ range: Range<Substring.Index>) -> Int { code.distance(from: code.startIndex, to: range.lowerBound) + 1 }
             for match in code.matches(of: /timer\.(?:after|at)\s*\(\s*[^,()]+(?:\([^()]*\))?[^,()]*,\s*["']([A-Za-z0-9_.\-]+)["']/) {
-                set.append((String(match.1), index + 1, code.distance(from: code.startIndex, to: match.range.lowerBound) + 1))
+                set.append((String(match.1), index + 1, column(match.range)))
             }
             for match in code.matches(of: /\bon\s*\(\s*["']timer\.([A-Za-z0-9_.\-]+)["']/) {
-                handled.append((String(match.1), index + 1, code.distance(from: code.startIndex, to: match.range.lowerBound) + 1))
+                handled.append((String(match.1), index + 1, column(match.range)))
             }
-        }
-        let handledNames = Set(handled.map(\.name)), setNames = Set(set.map(\.name))
-        var findings: [LintFinding] = []
-        // A literal phone without the + and country code is refused by Sidobe, but only when the
-        // send happens, maybe days later (a timer, a reminder): say it now.
-        for (index, line) in source.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let code = line.split(separator: "--", maxSplits: 1, omittingEmptySubsequences: false).first ?? line
+            // A literal phone without the + and country code is refused by Sidobe, but only when
+            // the send happens, maybe days later (a timer, a reminder): say it now.
             for match in code.matches(of: /phone\s*=\s*["']([0-9][0-9 \-]{5,})["']/) {
                 findings.append(LintFinding(
-                    path: path, line: index + 1, column: code.distance(from: code.startIndex, to: match.range.lowerBound) + 1, severity: .error,
+                    path: path, line: index + 1, column: column(match.range), severity: .error,
                     message: "phone \"\(match.1)\" is not in E.164 format: Sidobe refuses it when the send happens",
                     code: "sidobot", hint: "write it with + and the country code, e.g. \"+62\(match.1.drop { $0 == "0" })\""))
             }
         }
+        let handledNames = Set(handled.map(\.name)), setNames = Set(set.map(\.name))
         for timer in set where !handledNames.contains(timer.name) {
             let closest = handledNames.min { distance(timer.name, $0) < distance(timer.name, $1) }
             findings.append(LintFinding(
